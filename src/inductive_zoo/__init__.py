@@ -1,0 +1,49 @@
+"""inductive-zoo: vision models that put convolution-like inductive biases back into transformers.
+
+Importing the package registers every variant with transformers' Auto classes.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+from .models.isotropic import (
+    IsoConvNetConfig,
+    IsoConvNetForImageClassification,
+    IsoConvNetModel,
+    IsoMixerConfig,
+    IsoMixerForImageClassification,
+    IsoMixerModel,
+    IsoTransformerConfig,
+    IsoTransformerForImageClassification,
+    IsoTransformerModel,
+)
+from .models.skeleton import IsotropicConfig, IsotropicForImageClassification, IsotropicModel
+
+__version__ = "0.1.0"
+
+# (config, backbone, image-classification model) of every registered variant.
+VARIANTS = (
+    (IsoTransformerConfig, IsoTransformerModel, IsoTransformerForImageClassification),
+    (IsoMixerConfig, IsoMixerModel, IsoMixerForImageClassification),
+    (IsoConvNetConfig, IsoConvNetModel, IsoConvNetForImageClassification),
+)
+
+for _config, _model, _classifier in VARIANTS:
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _model, exist_ok=True)
+    AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
+
+__all__ = [
+    "VARIANTS",
+    "IsoConvNetConfig",
+    "IsoConvNetForImageClassification",
+    "IsoConvNetModel",
+    "IsoMixerConfig",
+    "IsoMixerForImageClassification",
+    "IsoMixerModel",
+    "IsoTransformerConfig",
+    "IsoTransformerForImageClassification",
+    "IsoTransformerModel",
+    "IsotropicConfig",
+    "IsotropicForImageClassification",
+    "IsotropicModel",
+]

@@ -1,0 +1,20 @@
+"""Building blocks shared by every variant of the zoo: one implementation each."""
+
+from .attention import MultiHeadSelfAttention
+from .block import ResidualBlock
+from .drop_path import DropPath
+from .embeddings import ImageTokenEmbeddings
+from .mlp import Mlp
+from .patch_embedding import PatchEmbedding
+from .position_embedding import PositionEmbedding, sincos_2d_position_embedding
+
+__all__ = [
+    "DropPath",
+    "ImageTokenEmbeddings",
+    "Mlp",
+    "MultiHeadSelfAttention",
+    "PatchEmbedding",
+    "PositionEmbedding",
+    "ResidualBlock",
+    "sincos_2d_position_embedding",
+]

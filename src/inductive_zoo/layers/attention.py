@@ -1,0 +1,44 @@
+"""Multi-head self-attention with a fused QKV projection: SDPA by default, an eager path that returns the maps."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedConfig
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Scaled dot-product self-attention over all tokens (Vaswani et al. 2017, eq. 1; ViT, Dosovitskiy et al. 2021).
+
+    `softmax(Q K^T / sqrt(d_head)) V` per head, heads concatenated, then an output projection. Q, K and V come from
+    one fused `qkv` linear layer (one matmul instead of three). The kernel follows
+    `config._attn_implementation`: `"sdpa"` (default) uses `torch.nn.functional.scaled_dot_product_attention`,
+    `"eager"` computes the attention matrix explicitly; a call with `output_attentions=True` always takes the eager
+    path, since only it materialises the maps.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(
+        self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, seq_len, hidden_size = hidden_states.shape
+        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        dropout = self.attention_dropout if self.training else 0.0
+        attention = None
+        if output_attentions or self.config._attn_implementation == "eager":
+            attention = torch.softmax((query * self.scale) @ key.transpose(-2, -1), dim=-1, dtype=torch.float32)
+            attention = attention.to(query.dtype)
+            context = F.dropout(attention, dropout, self.training) @ value
+        else:
+            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+        return self.proj(context), attention if output_attentions else None

@@ -1,0 +1,1 @@
+"""Model variants of the zoo."""

@@ -1,0 +1,100 @@
+"""Configurations of the isotropic family of Cazenavette & Lucey (2021): transformer, MLP-Mixer and conv mixers."""
+
+from typing import Any
+
+from ..skeleton.configuration_skeleton import IsotropicConfig, standard_presets
+
+
+class IsoTransformerConfig(IsotropicConfig):
+    """An isotropic vision transformer (ViT/DeiT, Dosovitskiy et al. 2021): self-attention as the token mixer.
+
+    Adds to `IsotropicConfig`:
+        num_attention_heads: heads of every self-attention layer; must divide `hidden_size`.
+        attention_probs_dropout_prob: dropout on the attention weights.
+        qkv_bias: whether the query/key/value projection has a bias.
+
+    Presets: `{micro,tiny,small}-{patch4-32,patch16-224}` (tiny/small are DeiT-Ti/S widths).
+    """
+
+    model_type = "iso_transformer"
+    presets = standard_presets()
+
+    num_attention_heads: int = 3
+    attention_probs_dropout_prob: float = 0.0
+    qkv_bias: bool = True
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if isinstance(self.num_attention_heads, bool) or not isinstance(self.num_attention_heads, int) or (
+            self.num_attention_heads < 1
+        ):
+            raise ValueError(f"num_attention_heads must be a positive integer, got {self.num_attention_heads!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
+            )
+        if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
+            raise ValueError(
+                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
+            )
+        super().__post_init__(**kwargs)
+
+
+class IsoMixerConfig(IsotropicConfig):
+    """An isotropic MLP-Mixer (Tolstikhin et al. 2021): a token-mixing MLP across the sequence as the token mixer.
+
+    Adds to `IsotropicConfig`:
+        token_mixing_hidden_size: hidden width of the token-mixing MLP (MLP-Mixer's `D_S`); `None` means
+            `hidden_size // 2`, MLP-Mixer's ratio.
+
+    The token-mixing MLP has one weight per sequence position, so the model only runs at its configured
+    `image_size`. With `pooling="cls"` the class token is mixed with the patches like any other token.
+    Defaults follow MLP-Mixer: no position embedding (the mixing weights are position-specific already), mean pooling.
+    """
+
+    model_type = "iso_mixer"
+    presets = standard_presets(with_heads=False)
+
+    position_embedding: str = "none"
+    pooling: str = "mean"
+    token_mixing_hidden_size: int | None = None
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if self.token_mixing_hidden_size is None:
+            self.token_mixing_hidden_size = max(self.hidden_size // 2, 1)
+        if not isinstance(self.token_mixing_hidden_size, int) or self.token_mixing_hidden_size < 1:
+            raise ValueError(
+                f"token_mixing_hidden_size must be a positive integer, got {self.token_mixing_hidden_size!r}"
+            )
+        super().__post_init__(**kwargs)
+
+
+class IsoConvNetConfig(IsotropicConfig):
+    """An isotropic convolutional network (ConvMixer-like, Trockman & Kolter 2022): a `kernel_size x kernel_size`
+    depthwise convolution over the patch grid as the token mixer, inside the same pre-norm residual block.
+
+    Adds to `IsotropicConfig`:
+        kernel_size: odd side of the depthwise kernel ("same" zero padding keeps the grid).
+
+    A convolution mixes only grid positions, so there is no class token: `pooling` must be `"mean"`.
+    Defaults: no position embedding (the convolution is translation equivariant); presets use kernel 5 at 32 px
+    (an 8x8 grid) and 7 at 224 px (a 14x14 grid) - our choice, the paper's exact kernels are not public.
+    """
+
+    model_type = "iso_convnet"
+    presets = standard_presets(
+        with_heads=False, **{"patch4-32": {"kernel_size": 5}, "patch16-224": {"kernel_size": 7}}
+    )
+
+    position_embedding: str = "none"
+    pooling: str = "mean"
+    kernel_size: int = 5
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        if self.pooling != "mean":
+            raise ValueError(
+                f"pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), got {self.pooling!r}"
+            )
+        super().__post_init__(**kwargs)

@@ -1,0 +1,119 @@
+"""The configuration every isotropic variant shares: image, patching, width, depth and the inductive-bias switches."""
+
+import math
+from typing import Any, ClassVar
+
+from transformers import PreTrainedConfig
+
+POSITION_EMBEDDINGS = ("none", "learned", "sincos")
+PATCH_EMBEDDINGS = ("linear", "conv_stem")
+POOLINGS = ("cls", "mean")
+
+# Widths and depths of the presets: (hidden_size, num_hidden_layers, num_attention_heads), DeiT-Ti/S for tiny/small.
+PRESET_DIMS = {"micro": (96, 4, 3), "tiny": (192, 12, 3), "small": (384, 12, 6)}
+# Image geometries of the presets: (image_size, patch_size) for CIFAR-sized and ImageNet-sized inputs.
+PRESET_GEOMETRIES = {"patch4-32": (32, 4), "patch16-224": (224, 16)}
+
+
+def standard_presets(with_heads: bool = True, **per_geometry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Presets named `{micro,tiny,small}-{patch4-32,patch16-224}` with an MLP ratio of 4.
+
+    `per_geometry` maps a geometry name to extra fields for that geometry (a kernel size, say).
+    """
+    presets = {}
+    for dims_name, (hidden, depth, heads) in PRESET_DIMS.items():
+        for geometry, (image_size, patch_size) in PRESET_GEOMETRIES.items():
+            preset = dict(
+                image_size=image_size,
+                patch_size=patch_size,
+                hidden_size=hidden,
+                num_hidden_layers=depth,
+                intermediate_size=4 * hidden,
+                **per_geometry.get(geometry, {}),
+            )
+            if with_heads:
+                preset["num_attention_heads"] = heads
+            presets[f"{dims_name}-{geometry}"] = preset
+    return presets
+
+
+class IsotropicConfig(PreTrainedConfig):
+    """Hyperparameters of the isotropic skeleton `patch embedding -> N x (token mixer + MLP) -> norm -> pool`.
+
+    Subclasses add what their token mixer needs and name presets in `presets`; `from_preset(name, **overrides)`
+    builds one. Every value is checked when the config is built: a bad one raises `ValueError` naming the field.
+
+    Args:
+        image_size: side of the square input image, in pixels.
+        patch_size: side of a square patch; must divide `image_size` (a power of two for `patch_embedding="conv_stem"`).
+        num_channels: input channels (3 for RGB).
+        hidden_size: token width, the same in every block (isotropic).
+        num_hidden_layers: number of residual blocks.
+        intermediate_size: hidden width of the channel MLP.
+        hidden_act: activation of the MLPs (a key of `transformers.activations.ACT2FN`).
+        hidden_dropout_prob: dropout on the embeddings and on each residual branch.
+        drop_path_rate: stochastic depth rate, growing linearly from 0 at the first block to this at the last.
+        layer_norm_eps: epsilon of every LayerNorm.
+        initializer_range: standard deviation of the truncated-normal initialisation of weights and tokens.
+        position_embedding: inductive-bias switch: `"none"`, `"learned"` (ViT) or `"sincos"` (fixed 2-D).
+        patch_embedding: inductive-bias switch: `"linear"` (ViT) or `"conv_stem"` (overlapping 3x3 convolutions).
+        pooling: inductive-bias switch: `"cls"` (a class token, ViT) or `"mean"` (average of patch tokens).
+    """
+
+    model_type = "isotropic"
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    image_size: int = 32
+    patch_size: int = 4
+    num_channels: int = 3
+    hidden_size: int = 192
+    num_hidden_layers: int = 12
+    intermediate_size: int = 768
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.0
+    drop_path_rate: float = 0.0
+    layer_norm_eps: float = 1e-6
+    initializer_range: float = 0.02
+    position_embedding: str = "learned"
+    patch_embedding: str = "linear"
+    pooling: str = "cls"
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        self.check_choice("position_embedding", POSITION_EMBEDDINGS)
+        self.check_choice("patch_embedding", PATCH_EMBEDDINGS)
+        self.check_choice("pooling", POOLINGS)
+        for name in ("image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})"
+            )
+        if self.patch_embedding == "conv_stem" and (self.patch_size < 2 or not math.log2(self.patch_size).is_integer()):
+            raise ValueError(
+                f"patch_embedding='conv_stem' needs patch_size to be a power of two >= 2, got {self.patch_size}"
+            )
+        if self.position_embedding == "sincos" and self.hidden_size % 4:
+            raise ValueError(
+                f"position_embedding='sincos' needs hidden_size divisible by 4, got hidden_size={self.hidden_size}"
+            )
+        for name in ("hidden_dropout_prob", "drop_path_rate"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        super().__post_init__(**kwargs)
+
+    def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
+        if getattr(self, name) not in choices:
+            raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "IsotropicConfig":
+        """Builds a named preset of this variant (see `presets`), with any field overridden."""
+        if name not in cls.presets:
+            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose one of {sorted(cls.presets)}")
+        return cls(**{**cls.presets[name], **overrides})

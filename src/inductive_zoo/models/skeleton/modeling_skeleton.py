@@ -1,0 +1,177 @@
+"""The isotropic skeleton as `PreTrainedModel`s: a backbone with a pluggable token mixer and a classification head."""
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+
+from ...layers import ImageTokenEmbeddings, PositionEmbedding, ResidualBlock
+from .configuration_skeleton import IsotropicConfig
+
+
+class IsotropicPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading conventions shared by every isotropic variant.
+
+    Weights: truncated normal (std `initializer_range`) for linear and convolution weights, class token and learned
+    position embedding; zeros for biases and the mask token; ones for norm scales (DeiT, Touvron et al. 2021).
+    Every parameter and non-persistent buffer is (re)built here through `transformers.initialization`, because
+    `from_pretrained` creates the modules on the meta device and only fills what the checkpoint holds.
+    """
+
+    config_class = IsotropicConfig
+    base_model_prefix = "backbone"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+    _no_split_modules = ["ImageTokenEmbeddings", "ResidualBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, ImageTokenEmbeddings):
+            if module.cls_token is not None:
+                init.trunc_normal_(module.cls_token, mean=0.0, std=std)
+            if module.mask_token is not None:
+                init.zeros_(module.mask_token)
+        elif isinstance(module, PositionEmbedding):
+            if module.kind == "learned":
+                init.trunc_normal_(module.weight, mean=0.0, std=std)
+            elif module.kind == "sincos":
+                init.copy_(module.table, module.sincos_table(module.grid_size))
+        else:
+            super()._init_weights(module)
+
+
+class IsotropicModel(IsotropicPreTrainedModel):
+    """The backbone: `embeddings -> num_hidden_layers x ResidualBlock(token mixer) -> LayerNorm -> pooling`.
+
+    A variant sets `token_mixer_class` (built as `token_mixer_class(config)`), or overrides `build_token_mixer` when
+    the mixer depends on the layer. Returns `BaseModelOutputWithPooling`: `last_hidden_state` after the final norm,
+    `pooler_output` the class token or the mean of the patch tokens (`config.pooling`), `hidden_states` (embeddings,
+    then each block's output) and `attentions` (for mixers that have attention maps) on request.
+    """
+
+    token_mixer_class: type[nn.Module]
+
+    def __init__(self, config: IsotropicConfig, use_mask_token: bool = False) -> None:
+        super().__init__(config)
+        self.embeddings = ImageTokenEmbeddings(config, use_mask_token=use_mask_token)
+        rates = torch.linspace(0.0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        self.layers = nn.ModuleList(
+            ResidualBlock(config, self.build_token_mixer(config, index), drop_path=rate)
+            for index, rate in enumerate(rates)
+        )
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def build_token_mixer(self, config: IsotropicConfig, layer_index: int) -> nn.Module:
+        return self.token_mixer_class(config)
+
+    def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
+        num_prefix = self.embeddings.num_prefix_tokens
+        if self.config.pooling == "cls":
+            return sequence_output[:, 0]
+        return sequence_output[:, num_prefix:].mean(dim=1)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPooling | tuple:
+        if pixel_values is None:
+            raise ValueError("pixel_values is required")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+
+        pixel_values = pixel_values.to(self.embeddings.patch_embedding.projection.weight.dtype)
+        hidden_states, grid_size = self.embeddings(
+            pixel_values, bool_masked_pos=bool_masked_pos, interpolate_pos_encoding=bool(interpolate_pos_encoding)
+        )
+        all_hidden_states = [hidden_states] if output_hidden_states else None
+        all_attentions = [] if output_attentions else None
+        for layer in self.layers:
+            hidden_states, attention = layer(hidden_states, grid_size=grid_size, output_attentions=output_attentions)
+            if output_hidden_states:
+                all_hidden_states.append(hidden_states)
+            if output_attentions and attention is not None:
+                all_attentions.append(attention)
+
+        sequence_output = self.norm(hidden_states)
+        output = BaseModelOutputWithPooling(
+            last_hidden_state=sequence_output,
+            pooler_output=self.pool(sequence_output),
+            hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
+            attentions=tuple(all_attentions) if all_attentions else None,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class IsotropicForImageClassification(IsotropicPreTrainedModel):
+    """A backbone with a linear classifier on its pooled output (ViT's head, Dosovitskiy et al. 2021, eq. 4).
+
+    `forward_features` runs the backbone, `forward_head` the classifier (timm's split). With `labels`, the loss
+    follows `config.problem_type` (cross-entropy for single-label classification); label ids outside
+    `[0, num_labels)` raise `ValueError`.
+    """
+
+    backbone_class: type[IsotropicModel]
+
+    def __init__(self, config: IsotropicConfig) -> None:
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.backbone = self.backbone_class(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.post_init()
+
+    def forward_features(self, pixel_values: torch.Tensor, **kwargs) -> BaseModelOutputWithPooling:
+        return self.backbone(pixel_values, return_dict=True, **kwargs)
+
+    def forward_head(self, pooled_output: torch.Tensor) -> torch.Tensor:
+        return self.classifier(pooled_output)
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> ImageClassifierOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.forward_features(
+            pixel_values,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+        )
+        logits = self.forward_head(outputs.pooler_output)
+        loss = None
+        if labels is not None:
+            labels = labels.to(logits.device)
+            single_label = self.config.problem_type in (None, "single_label_classification") and self.num_labels > 1
+            if single_label and labels.dtype in (torch.long, torch.int) and labels.numel():
+                low, high = int(labels.min()), int(labels.max())
+                if low < 0 or high >= self.num_labels:
+                    raise ValueError(
+                        f"label ids must be in [0, {self.num_labels}) (config.num_labels), got values in [{low}, {high}]"
+                    )
+            loss = self.loss_function(labels, logits, self.config)
+        output = ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+        return output if return_dict else output.to_tuple()
