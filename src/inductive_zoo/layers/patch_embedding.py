@@ -55,9 +55,7 @@ class PatchEmbedding(nn.Module):
             )
         height, width = pixel_values.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
-            raise ValueError(
-                f"image size {height}x{width} is not divisible by the patch size {self.patch_size}"
-            )
+            raise ValueError(f"image size {height}x{width} is not divisible by the patch size {self.patch_size}")
         features = pixel_values if self.kind == "linear" else self.stem(pixel_values)
         features = self.projection(features)
         grid_size = (features.shape[-2], features.shape[-1])

@@ -24,8 +24,10 @@ class IsoTransformerConfig(IsotropicConfig):
     qkv_bias: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
-        if isinstance(self.num_attention_heads, bool) or not isinstance(self.num_attention_heads, int) or (
-            self.num_attention_heads < 1
+        if (
+            isinstance(self.num_attention_heads, bool)
+            or not isinstance(self.num_attention_heads, int)
+            or (self.num_attention_heads < 1)
         ):
             raise ValueError(f"num_attention_heads must be a positive integer, got {self.num_attention_heads!r}")
         if self.hidden_size % self.num_attention_heads:
@@ -82,9 +84,7 @@ class IsoConvNetConfig(IsotropicConfig):
     """
 
     model_type = "iso_convnet"
-    presets = standard_presets(
-        with_heads=False, **{"patch4-32": {"kernel_size": 5}, "patch16-224": {"kernel_size": 7}}
-    )
+    presets = standard_presets(with_heads=False, **{"patch4-32": {"kernel_size": 5}, "patch16-224": {"kernel_size": 7}})
 
     position_embedding: str = "none"
     pooling: str = "mean"
@@ -93,7 +93,7 @@ class IsoConvNetConfig(IsotropicConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
-        if self.pooling != "mean":
+        if self.pooling == "cls":
             raise ValueError(
                 f"pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), got {self.pooling!r}"
             )

@@ -82,14 +82,19 @@ class IsotropicConfig(PreTrainedConfig):
         self.check_choice("position_embedding", POSITION_EMBEDDINGS)
         self.check_choice("patch_embedding", PATCH_EMBEDDINGS)
         self.check_choice("pooling", POOLINGS)
-        for name in ("image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"):
+        for name in (
+            "image_size",
+            "patch_size",
+            "num_channels",
+            "hidden_size",
+            "num_hidden_layers",
+            "intermediate_size",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.image_size % self.patch_size:
-            raise ValueError(
-                f"image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})"
-            )
+            raise ValueError(f"image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})")
         if self.patch_embedding == "conv_stem" and (self.patch_size < 2 or not math.log2(self.patch_size).is_integer()):
             raise ValueError(
                 f"patch_embedding='conv_stem' needs patch_size to be a power of two >= 2, got {self.patch_size}"

@@ -1,0 +1,21 @@
+"""Data loading, decoding and batched tensor augmentation."""
+
+from .augmentation import AugmentationConfig, BatchAugmentation, ImageClassificationCollator
+from .datasets import ImageClassificationData, class_balanced_subset, digits_dataset, load_image_dataset
+from .decoding import CorruptImageError, DecodedImageDataset
+from .processing import IMAGENET_MEAN, IMAGENET_STD, image_processor_for
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "AugmentationConfig",
+    "BatchAugmentation",
+    "CorruptImageError",
+    "DecodedImageDataset",
+    "ImageClassificationCollator",
+    "ImageClassificationData",
+    "class_balanced_subset",
+    "digits_dataset",
+    "image_processor_for",
+    "load_image_dataset",
+]

@@ -1,0 +1,110 @@
+"""Batched tensor augmentations and the image-classification collator.
+
+`BatchAugmentation` is given to the training split's `DecodedImageDataset` as its batch transform, so it runs on
+whole batches in the DataLoader workers and never touches evaluation data; the collator only stacks and normalises.
+
+All augmentations act on a whole `(batch, 3, H, W)` float batch at once (one `grid_sample` for crop and flip, a
+few element-wise ops for colour), drawing from torch's global generator, which `Trainer` seeds (and DataLoader
+workers seed per worker), so runs are reproducible for a given `seed`.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch.nn import functional as F
+
+GRAY_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+@dataclass
+class AugmentationConfig:
+    """Settings of `BatchAugmentation`; the defaults are a light recipe for small images.
+
+    crop_scale / crop_ratio: area fraction and aspect-ratio range of the random resized crop (Szegedy et al. 2015);
+    hflip_prob: probability of a horizontal flip; brightness / contrast / saturation: maximal relative change of
+    the colour jitter, applied to a sample with probability jitter_prob.
+    """
+
+    crop_scale: tuple[float, float] = (0.35, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip_prob: float = 0.5
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.2
+    jitter_prob: float = 0.8
+
+
+def _uniform(batch_size: int, low: float, high: float) -> torch.Tensor:
+    return torch.empty(batch_size).uniform_(low, high)
+
+
+def _grayscale(images: torch.Tensor) -> torch.Tensor:
+    weights = images.new_tensor(GRAY_WEIGHTS).view(1, 3, 1, 1)
+    return (images * weights).sum(dim=1, keepdim=True)
+
+
+class BatchAugmentation:
+    """Random resized crop, horizontal flip and colour jitter on a float batch in `[0, 1]`, each sample its own."""
+
+    def __init__(self, config: AugmentationConfig | None = None) -> None:
+        self.config = config or AugmentationConfig()
+
+    def crop_and_flip(self, images: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        batch_size = images.shape[0]
+        area = _uniform(batch_size, *cfg.crop_scale)
+        log_ratio = _uniform(batch_size, math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]))
+        ratio = log_ratio.exp()
+        # Crop width and height as fractions of the image side; the affine grid spans [-1, 1], so they are scales.
+        width = (area * ratio).sqrt().clamp(max=1.0)
+        height = (area / ratio).sqrt().clamp(max=1.0)
+        center_x = (torch.rand(batch_size) * 2 - 1) * (1 - width)
+        center_y = (torch.rand(batch_size) * 2 - 1) * (1 - height)
+        flip = torch.where(torch.rand(batch_size) < cfg.hflip_prob, -1.0, 1.0)
+        theta = torch.zeros(batch_size, 2, 3)
+        theta[:, 0, 0] = width * flip
+        theta[:, 0, 2] = center_x
+        theta[:, 1, 1] = height
+        theta[:, 1, 2] = center_y
+        grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+    def colour_jitter(self, images: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        batch_size = images.shape[0]
+        apply = (torch.rand(batch_size) < cfg.jitter_prob).float()
+
+        def factor(strength: float) -> torch.Tensor:
+            values = _uniform(batch_size, 1 - strength, 1 + strength)
+            return (apply * values + (1 - apply)).view(-1, 1, 1, 1).to(images)
+
+        images = images * factor(cfg.brightness)
+        mean_gray = _grayscale(images).mean(dim=(2, 3), keepdim=True)
+        images = (images - mean_gray) * factor(cfg.contrast) + mean_gray
+        gray = _grayscale(images)
+        images = (images - gray) * factor(cfg.saturation) + gray
+        return images.clamp(0.0, 1.0)
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.colour_jitter(self.crop_and_flip(images))
+
+
+class ImageClassificationCollator:
+    """Stacks decoded `[0, 1]` images and normalises them.
+
+    Normalisation uses the image processor's mean and std, so a model trained with this collator sees the same
+    inputs as `pipeline("image-classification")` with the saved processor. Returns `pixel_values` and `labels`.
+    """
+
+    def __init__(self, image_mean: tuple[float, ...], image_std: tuple[float, ...]) -> None:
+        self.mean = torch.tensor(image_mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(image_std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("cannot collate an empty batch")
+        images = torch.stack([example["image"] for example in examples])
+        pixel_values = (images - self.mean) / self.std
+        labels = torch.tensor([example["label"] for example in examples], dtype=torch.long)
+        return {"pixel_values": pixel_values, "labels": labels}

@@ -1,0 +1,123 @@
+"""Image-classification datasets: a Hub id, a local directory (Hub layout or image folder), or the digits default.
+
+Every loader returns a `datasets.DatasetDict` with a `"train"` split and an evaluation split, plus the names of its
+image and label columns, so that the rest of the pipeline never guesses.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, load_dataset
+
+DIGITS = "digits"
+EVAL_SPLIT_NAMES = ("validation", "test", "valid", "val")
+
+
+@dataclass(frozen=True)
+class ImageClassificationData:
+    """A loaded dataset and what the pipeline needs to know about it."""
+
+    splits: DatasetDict
+    image_column: str
+    label_column: str
+    eval_split: str
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.splits["train"].features[self.label_column].names
+
+
+def digits_dataset(image_size: int = 32, test_fraction: float = 0.2, seed: int = 0) -> DatasetDict:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes) as CIFAR-10-like splits.
+
+    Columns `img` (RGB `Image`, upsampled bilinearly to `image_size`) and `label` (`ClassLabel` "0".."9"), split
+    into `train` and `test` per class with a seeded shuffle. Needs no network: the data ships with scikit-learn.
+    """
+    from PIL import Image as PILImage
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.images / 16.0 * 255.0).round().astype(np.uint8)
+    images = [
+        PILImage.fromarray(array, mode="L").resize((image_size, image_size), PILImage.BILINEAR).convert("RGB")
+        for array in pixels
+    ]
+    features = Features({"img": Image(), "label": ClassLabel(names=[str(d) for d in range(10)])})
+    full = Dataset.from_dict({"img": images, "label": digits.target.tolist()}, features=features)
+    train_indices, test_indices = _stratified_split(np.asarray(digits.target), test_fraction, seed)
+    return DatasetDict(train=full.select(train_indices), test=full.select(test_indices))
+
+
+def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        indices = rng.permutation(np.flatnonzero(labels == label))
+        num_test = max(1, round(test_fraction * len(indices)))
+        test.extend(indices[:num_test].tolist())
+        train.extend(indices[num_test:].tolist())
+    return sorted(train), sorted(test)
+
+
+def find_column(dataset: Dataset, feature_type: type, requested: str | None, what: str) -> str:
+    """The column holding `feature_type` (the requested one, checked, or the first that matches)."""
+    if requested is not None:
+        if requested not in dataset.column_names:
+            raise ValueError(f"{what} column {requested!r} not found; the dataset has {dataset.column_names}")
+        return requested
+    for name, feature in dataset.features.items():
+        if isinstance(feature, feature_type):
+            return name
+    raise ValueError(
+        f"no {what} column of type {feature_type.__name__} in the dataset (columns: {dict(dataset.features)}); "
+        f"name it with the {what}_column argument"
+    )
+
+
+def load_image_dataset(
+    name_or_path: str = DIGITS,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+) -> ImageClassificationData:
+    """Loads `"digits"` (the embedded default), a Hub id such as `"uoft-cs/cifar10"`, or a local directory.
+
+    A local directory may be in the Hub's layout (parquet shards with a dataset card, like `uoft-cs/cifar10`) or an
+    image folder (`train/<class>/*.png`, ...): `datasets.load_dataset` recognises both. The evaluation split is the
+    first of `validation`, `test`, `valid`, `val` present; if there is none, a class-balanced `validation_fraction`
+    of `train` is held out with `seed`.
+    """
+    splits = digits_dataset(seed=seed) if name_or_path == DIGITS else load_dataset(name_or_path)
+    if not isinstance(splits, DatasetDict) or "train" not in splits:
+        raise ValueError(f"dataset {name_or_path!r} has no 'train' split (splits: {list(splits)})")
+    train = splits["train"]
+    image_column = find_column(train, Image, image_column, "image")
+    label_column = find_column(train, ClassLabel, label_column, "label")
+    eval_split = next((name for name in EVAL_SPLIT_NAMES if name in splits), None)
+    if eval_split is None:
+        labels = np.asarray(train[label_column])
+        train_indices, eval_indices = _stratified_split(labels, validation_fraction, seed)
+        splits = DatasetDict(train=train.select(train_indices), validation=train.select(eval_indices))
+        eval_split = "validation"
+    return ImageClassificationData(splits, image_column, label_column, eval_split)
+
+
+def class_balanced_subset(dataset: Dataset, fraction: float, label_column: str, seed: int = 0) -> Dataset:
+    """A seeded subset with `round(fraction * n_c)` (at least one) examples of each class `c`, in dataset order.
+
+    The same `seed` and `fraction` always select the same rows, and a smaller fraction's rows are not guaranteed to
+    be inside a larger one's (each fraction is drawn independently, as in the data-efficiency studies).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return dataset
+    labels = np.asarray(dataset[label_column])
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in np.unique(labels):
+        indices = np.flatnonzero(labels == label)
+        count = max(1, round(fraction * len(indices)))
+        chosen.extend(rng.choice(indices, size=count, replace=False).tolist())
+    return dataset.select(sorted(chosen))

@@ -1,0 +1,244 @@
+"""Tests applied to every model class of every variant: later variants get them by joining `VARIANTS`."""
+
+import json
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from conftest import CONFIG_CLASSES, MODEL_CLASSES, tiny_config
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
+
+from inductive_zoo import IsotropicForImageClassification
+from inductive_zoo.data import image_processor_for
+
+
+def main_output(model, outputs) -> torch.Tensor:
+    return outputs.logits if isinstance(model, IsotropicForImageClassification) else outputs.last_hidden_state
+
+
+def build(config_class, model_class, **overrides):
+    torch.manual_seed(0)
+    return model_class(tiny_config(config_class, **overrides)).eval()
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+def test_save_load_round_trip_through_safetensors_and_auto_classes(config_class, model_class, pixels, tmp_path):
+    model = build(config_class, model_class)
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert not list(tmp_path.glob("*.bin"))
+    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == config_class.model_type
+    assert type(AutoConfig.from_pretrained(tmp_path)) is config_class
+
+    auto_class = AutoModelForImageClassification if "ForImageClassification" in model_class.__name__ else AutoModel
+    reloaded = auto_class.from_pretrained(tmp_path).eval()
+    assert type(reloaded) is model_class
+    with torch.no_grad():
+        torch.testing.assert_close(main_output(model, model(pixels)), main_output(reloaded, reloaded(pixels)))
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+def test_batching_equivalence(config_class, model_class, pixels):
+    model = build(config_class, model_class)
+    with torch.no_grad():
+        batched = main_output(model, model(pixels))
+        single = torch.cat([main_output(model, model(pixels[i : i + 1])) for i in range(len(pixels))])
+    torch.testing.assert_close(batched, single, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+@pytest.mark.parametrize("position_embedding", ["learned", "sincos"])
+def test_every_parameter_and_buffer_initialised_after_from_pretrained(
+    config_class, model_class, position_embedding, pixels, tmp_path
+):
+    # Save only the backbone: from_pretrained must initialise the missing head (built on the meta device) and
+    # rebuild the non-persistent sin-cos table, rather than leave them empty or uninitialised.
+    backbone_class = model_class.backbone_class if hasattr(model_class, "backbone_class") else model_class
+    overrides = {"position_embedding": position_embedding}
+    build(config_class, backbone_class, **overrides).save_pretrained(tmp_path)
+    model = model_class.from_pretrained(tmp_path, config=tiny_config(config_class, **overrides)).eval()
+    fresh = build(config_class, model_class, **overrides)
+    for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
+        assert tensor.device.type == "cpu", name
+        assert torch.isfinite(tensor).all(), name
+    for name, buffer in model.named_buffers():
+        torch.testing.assert_close(buffer, dict(fresh.named_buffers())[name], msg=name)
+    if hasattr(model, "classifier"):
+        weight = model.classifier.weight
+        assert 0.5 * model.config.initializer_range < weight.std() < 1.5 * model.config.initializer_range
+        assert torch.all(model.classifier.bias == 0)
+    with torch.no_grad():
+        assert torch.isfinite(main_output(model, model(pixels))).all()
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+def test_hidden_state_and_attention_shapes(config_class, model_class, pixels):
+    model = build(config_class, model_class)
+    config = model.config
+    with torch.no_grad():
+        outputs = model(pixels, output_hidden_states=True, output_attentions=True)
+    num_tokens = config.num_patches + (1 if config.pooling == "cls" else 0)
+    assert len(outputs.hidden_states) == config.num_hidden_layers + 1
+    for hidden in outputs.hidden_states:
+        assert hidden.shape == (len(pixels), num_tokens, config.hidden_size)
+    if config.model_type == "iso_transformer":
+        assert len(outputs.attentions) == config.num_hidden_layers
+        for attention in outputs.attentions:
+            assert attention.shape == (len(pixels), config.num_attention_heads, num_tokens, num_tokens)
+            torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[:-1]))
+    else:
+        assert outputs.attentions is None
+    if hasattr(outputs, "logits"):
+        assert outputs.logits.shape == (len(pixels), config.num_labels)
+    else:
+        assert outputs.pooler_output.shape == (len(pixels), config.hidden_size)
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+def test_gradient_checkpointing_gives_the_same_gradients(config_class, model_class, pixels):
+    def gradients(checkpointing: bool) -> dict[str, torch.Tensor]:
+        model = build(config_class, model_class, drop_path_rate=0.0).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert all(layer.gradient_checkpointing for layer in model.base_model.layers)
+        main_output(model, model(pixels)).pow(2).mean().backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    plain, checkpointed = gradients(False), gradients(True)
+    assert plain.keys() == checkpointed.keys() and plain
+    for name in plain:
+        torch.testing.assert_close(plain[name], checkpointed[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+@pytest.mark.parametrize("position_embedding", ["learned", "sincos", "none"])
+def test_other_image_size_with_position_interpolation(config_class, model_class, position_embedding):
+    model = build(config_class, model_class, position_embedding=position_embedding)
+    larger = torch.randn(2, 3, 24, 24)
+    with pytest.raises(ValueError, match="does not match the model's 16x16"):
+        model(larger)
+    if config_class.model_type == "iso_mixer":
+        with pytest.raises(ValueError, match="cannot run at another image size"):
+            model(larger, interpolate_pos_encoding=True)
+        return
+    with torch.no_grad():
+        outputs = model(larger, interpolate_pos_encoding=True, output_hidden_states=True)
+    prefix = 1 if model.config.pooling == "cls" else 0
+    assert outputs.hidden_states[-1].shape[1] == 36 + prefix
+    # Interpolating to the model's own size is the identity.
+    same = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            main_output(model, model(same)), main_output(model, model(same, interpolate_pos_encoding=True))
+        )
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_grayscale_and_rgba_inputs_are_converted_by_the_processor(config_class, tmp_path):
+    model_class = AutoModelForImageClassification._model_mapping[config_class]
+    model = build(config_class, model_class)
+    image_processor_for(model.config.image_size).save_pretrained(tmp_path)
+    processor = AutoImageProcessor.from_pretrained(tmp_path)
+    rng = np.random.default_rng(0)
+    gray = PIL.Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8), mode="L")
+    rgba = PIL.Image.fromarray(rng.integers(0, 255, (20, 28, 4), dtype=np.uint8), mode="RGBA")
+    for image in (gray, rgba, gray.convert("P")):
+        pixel_values = processor(image, return_tensors="pt")["pixel_values"]
+        assert pixel_values.shape == (1, 3, 16, 16)
+        with torch.no_grad():
+            assert model(pixel_values).logits.shape == (1, model.config.num_labels)
+    # Grayscale becomes three equal channels before normalisation.
+    gray_pixels = processor(gray, return_tensors="pt")["pixel_values"][0]
+    std = torch.tensor(processor.image_std).view(3, 1, 1)
+    mean = torch.tensor(processor.image_mean).view(3, 1, 1)
+    unnormalised = gray_pixels * std + mean
+    torch.testing.assert_close(unnormalised[0], unnormalised[1], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
+def test_wrong_channel_count_is_a_clear_error(config_class, model_class):
+    model = build(config_class, model_class)
+    with pytest.raises(ValueError, match="has 1 channels but the model expects config.num_channels=3"):
+        model(torch.randn(2, 1, 16, 16))
+    with pytest.raises(ValueError, match=r"shape \(batch, channels, height, width\)"):
+        model(torch.randn(3, 16, 16))
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_labels_outside_num_labels_are_a_clear_error(config_class, pixels):
+    model = build(config_class, AutoModelForImageClassification._model_mapping[config_class])
+    with pytest.raises(ValueError, match=r"label ids must be in \[0, 5\)"):
+        model(pixels, labels=torch.tensor([0, 1, 5]))
+    loss = model(pixels, labels=torch.tensor([0, 1, 4])).loss
+    assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"image_size": 18}, r"image_size \(18\) must be divisible by patch_size \(4\)"),
+        ({"pooling": "max"}, "pooling must be one of"),
+        ({"position_embedding": "rope"}, "position_embedding must be one of"),
+        ({"patch_embedding": "conv_stem", "patch_size": 3, "image_size": 15}, "power of two"),
+        (
+            {"position_embedding": "sincos", "hidden_size": 30, "num_attention_heads": 2},
+            "sincos' needs hidden_size divisible by 4",
+        ),
+        ({"num_hidden_layers": 0}, "num_hidden_layers must be a positive integer"),
+        ({"drop_path_rate": 1.0}, r"drop_path_rate must be in \[0, 1\)"),
+    ],
+)
+def test_invalid_configs_raise_value_error_naming_the_field(config_class, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(config_class, **overrides)
+
+
+def test_variant_specific_invalid_configs():
+    from inductive_zoo import IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
+
+    with pytest.raises(ValueError, match=r"hidden_size \(30\) must be divisible by num_attention_heads \(4\)"):
+        tiny_config(IsoTransformerConfig, hidden_size=30)
+    with pytest.raises(ValueError, match="kernel_size must be a positive odd integer"):
+        tiny_config(IsoConvNetConfig, kernel_size=4)
+    with pytest.raises(ValueError, match="pooling must be 'mean' for IsoConvNet"):
+        tiny_config(IsoConvNetConfig, pooling="cls")
+    with pytest.raises(ValueError, match="token_mixing_hidden_size must be a positive integer"):
+        tiny_config(IsoMixerConfig, token_mixing_hidden_size=0)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        IsoTransformerConfig.from_preset("huge")
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+@pytest.mark.parametrize("patch_embedding", ["linear", "conv_stem"])
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_inductive_bias_switches_build_and_run(config_class, patch_embedding, pooling, pixels):
+    if config_class.model_type == "iso_convnet" and pooling == "cls":
+        pytest.skip("IsoConvNet has no class token (checked in test_variant_specific_invalid_configs)")
+    model_class = AutoModelForImageClassification._model_mapping[config_class]
+    model = build(config_class, model_class, patch_embedding=patch_embedding, pooling=pooling)
+    with torch.no_grad():
+        outputs = model(pixels, output_hidden_states=True)
+    assert outputs.logits.shape == (3, 5)
+    assert outputs.hidden_states[0].shape[1] == 16 + (pooling == "cls")
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_presets_have_the_documented_geometry(config_class):
+    for name in config_class.presets:
+        config = config_class.from_preset(name)
+        assert (config.image_size, config.patch_size) == ((32, 4) if name.endswith("patch4-32") else (224, 16))
+    tiny = config_class.from_preset("tiny-patch16-224", num_labels=1000)
+    assert (tiny.hidden_size, tiny.num_hidden_layers, tiny.num_labels) == (192, 12, 1000)
+
+
+def test_sdpa_and_eager_attention_agree(pixels):
+    from inductive_zoo import IsoTransformerConfig, IsoTransformerForImageClassification
+
+    model = build(IsoTransformerConfig, IsoTransformerForImageClassification)
+    with torch.no_grad():
+        sdpa = model(pixels).logits
+        model.set_attn_implementation("eager")
+        eager = model(pixels).logits
+    torch.testing.assert_close(sdpa, eager, atol=1e-5, rtol=1e-5)
