@@ -159,7 +159,7 @@ def test_grayscale_and_rgba_inputs_are_converted_by_the_processor(config_class, 
 @pytest.mark.parametrize(("config_class", "model_class"), MODEL_CLASSES)
 def test_wrong_channel_count_is_a_clear_error(config_class, model_class):
     model = build(config_class, model_class)
-    with pytest.raises(ValueError, match="has 1 channels but the model expects config.num_channels=3"):
+    with pytest.raises(ValueError, match=r"has 1 channels but the model expects config\.num_channels=3"):
         model(torch.randn(2, 1, 16, 16))
     with pytest.raises(ValueError, match=r"shape \(batch, channels, height, width\)"):
         model(torch.randn(3, 16, 16))

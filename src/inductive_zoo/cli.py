@@ -45,9 +45,8 @@ def demo(argv: list[str]) -> dict[str, float]:
     image_column, label_column = eval_dataset.image_column, eval_dataset.label_column
     rows = eval_dataset.dataset.select(range(8)).cast_column(image_column, Image())
     names = reloaded.config.id2label
-    print(
-        f"\nreloaded {type(reloaded).__name__} from {output_dir}; pipeline predictions on 8 {data_args.dataset} images:"
-    )
+    print(f"\nreloaded {type(reloaded).__name__} from {output_dir}")
+    print(f"pipeline predictions on 8 evaluation images of {data_args.dataset}:")
     predictions = classifier([row[image_column] for row in rows], top_k=1)
     for row, prediction in zip(rows, predictions, strict=True):
         best = prediction[0]

@@ -95,6 +95,7 @@ class IsoConvNetConfig(IsotropicConfig):
             raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
         if self.pooling == "cls":
             raise ValueError(
-                f"pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), got {self.pooling!r}"
+                "pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), "
+                f"got {self.pooling!r}"
             )
         super().__post_init__(**kwargs)

@@ -168,7 +168,8 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
                 low, high = int(labels.min()), int(labels.max())
                 if low < 0 or high >= self.num_labels:
                     raise ValueError(
-                        f"label ids must be in [0, {self.num_labels}) (config.num_labels), got values in [{low}, {high}]"
+                        f"label ids must be in [0, {self.num_labels}) (config.num_labels), "
+                        f"got values in [{low}, {high}]"
                     )
             loss = self.loss_function(labels, logits, self.config)
         output = ImageClassifierOutput(
