@@ -1,0 +1,37 @@
+# Every target creates the virtual environment on first use; TORCH pins the CPU wheel this project is tested with
+# (override it, e.g. `make demo TORCH=torch`, on a machine where you want a CUDA build).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install demo test test-slow lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "$(TORCH)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/inductive-zoo demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests training conversion benchmarks
+	$(BIN)/ruff format --check src tests training conversion benchmarks
+
+test: lint
+	$(BIN)/python -m pytest $(ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/augmentation.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,126 @@
+"""Is data loading ever the bottleneck? Augmentation images/s beside model training images/s, on this machine.
+
+    python benchmarks/augmentation.py [--dataset ../shared/datasets/cifar10] [--batch_size 128] [--rounds 3]
+
+Prints one table: the data path (decode + batched augmentation + collate, one process), the batched augmentation
+alone, and a training step (forward + backward + AdamW) of IsoTransformer presets next to transformers'
+`ViTForImageClassification` with the same hyperparameters, with the ratio of data to training throughput.
+"""
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import ViTConfig, ViTForImageClassification
+
+from inductive_zoo import IsoTransformerConfig, IsoTransformerForImageClassification
+from inductive_zoo.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    BatchAugmentation,
+    DecodedImageDataset,
+    ImageClassificationCollator,
+    load_image_dataset,
+)
+
+DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
+
+
+def images_per_second(step: Callable[[], None], batch_size: int, steps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch_size * steps / (time.perf_counter() - start)
+
+
+def training_step_fn(model: torch.nn.Module, batch_size: int, image_size: int = 32) -> Callable[[], None]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    pixels = torch.randn(batch_size, 3, image_size, image_size)
+    labels = torch.randint(0, 10, (batch_size,))
+    model.train()
+
+    def step() -> None:
+        loss = model(pixel_values=pixels, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def vit_twin(config: IsoTransformerConfig) -> ViTForImageClassification:
+    return ViTForImageClassification(
+        ViTConfig(
+            image_size=config.image_size,
+            patch_size=config.patch_size,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            num_attention_heads=config.num_attention_heads,
+            intermediate_size=config.intermediate_size,
+            num_labels=config.num_labels,
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default=str(DEFAULT_DATASET) if DEFAULT_DATASET.exists() else "digits")
+    parser.add_argument("--batch_size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10, help="timed data batches")
+    parser.add_argument("--train_steps", type=int, default=3, help="timed training steps per model and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (median reported)")
+    parser.add_argument("--presets", nargs="+", default=["micro-patch4-32", "tiny-patch4-32"])
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    data = load_image_dataset(args.dataset)
+    train = data.splits["train"].select(range(args.batch_size * (args.steps + 1)))
+    augmentation = BatchAugmentation()
+    dataset = DecodedImageDataset(
+        train, "train", data.image_column, data.label_column, 32, batch_transform=augmentation
+    )
+    collate = ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD)
+    batches = iter(range(args.steps + 1))
+
+    def data_step() -> None:
+        start = next(batches) * args.batch_size
+        collate(dataset.__getitems__(list(range(start, start + args.batch_size))))
+
+    images = torch.rand(args.batch_size, 3, 32, 32)
+    rows = [
+        ("data: decode + augment + collate", images_per_second(data_step, args.batch_size, args.steps)),
+        ("augmentation alone (batched)", images_per_second(lambda: augmentation(images), args.batch_size, args.steps)),
+    ]
+    data_rate = rows[0][1]
+    batch = args.batch_size
+    for preset in args.presets:
+        config = IsoTransformerConfig.from_preset(preset, num_labels=10)
+        steps = {
+            f"train IsoTransformer {preset}": training_step_fn(IsoTransformerForImageClassification(config), batch),
+            f"train transformers ViT {preset}": training_step_fn(vit_twin(config), batch),
+        }
+        # Interleaved rounds, median per model: whichever runs first would otherwise pay for the warm-up.
+        rates: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                rates[name].append(images_per_second(step, args.batch_size, args.train_steps))
+        rows += [(name, statistics.median(values)) for name, values in rates.items()]
+
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.dataset}\n")
+    print(f"| {'what':<44} | {'images/s':>10} | {'data / this':>11} |")
+    print(f"|{'-' * 46}|{'-' * 12}|{'-' * 13}|")
+    for name, rate in rows:
+        print(f"| {name:<44} | {rate:>10.0f} | {data_rate / rate:>10.1f}x |")
+    for preset in args.presets:
+        ours = dict(rows)[f"train IsoTransformer {preset}"]
+        theirs = dict(rows)[f"train transformers ViT {preset}"]
+        print(f"\nIsoTransformer / transformers ViT training throughput, {preset}: {ours / theirs:.2f}")
+
+
+if __name__ == "__main__":
+    main()
