@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from inductive_zoo.cli import main as cli_main
 from inductive_zoo.metrics import load_accuracy_metric
@@ -97,3 +98,30 @@ def test_full_demo_reaches_high_accuracy_on_digits(tmp_path, capsys):
     cli_main(["demo", "--output_dir", str(tmp_path)])
     accuracy = float(capsys.readouterr().out.split("eval accuracy: ")[1].split()[0])
     assert accuracy > 0.9
+
+
+def test_gradient_accumulation_matches_one_large_batch(tmp_path):
+    def final_weights(batch_size: int, accumulation: int):
+        args = parse_args(
+            [
+                "--config_overrides", "num_hidden_layers=2,hidden_size=48,intermediate_size=64",
+                "--no_augmentation",
+                "--output_dir", str(tmp_path / f"{batch_size}x{accumulation}"),
+                "--per_device_train_batch_size", str(batch_size),
+                "--gradient_accumulation_steps", str(accumulation),
+                "--max_steps", "3",
+                "--learning_rate", "0.1",
+                "--optim", "sgd",  # Adam would hide a wrongly scaled gradient
+                "--max_grad_norm", "0",
+                "--save_strategy", "no",
+                "--report_to", "none",
+                "--dataloader_pin_memory", "false",
+            ]
+        )  # fmt: skip
+        trainer = build_trainer(*args)
+        trainer.train()
+        return {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+
+    large, accumulated = final_weights(16, 1), final_weights(8, 2)
+    for name in large:
+        torch.testing.assert_close(large[name], accumulated[name], atol=2e-5, rtol=1e-4, msg=name)

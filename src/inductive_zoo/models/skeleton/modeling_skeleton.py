@@ -87,7 +87,6 @@ class IsotropicModel(IsotropicPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
     ) -> BaseModelOutputWithPooling | tuple:
         if pixel_values is None:
             raise ValueError("pixel_values is required")
@@ -124,7 +123,8 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
 
     `forward_features` runs the backbone, `forward_head` the classifier (timm's split). With `labels`, the loss
     follows `config.problem_type` (cross-entropy for single-label classification); label ids outside
-    `[0, num_labels)` raise `ValueError`.
+    `[0, num_labels)` raise `ValueError`. Extra keyword arguments go to the loss: `Trainer` passes
+    `num_items_in_batch`, so that the loss is normalised over the whole accumulated batch under gradient accumulation.
     """
 
     backbone_class: type[IsotropicModel]
@@ -150,7 +150,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
-        **kwargs,
+        **loss_kwargs,
     ) -> ImageClassifierOutput | tuple:
         return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.forward_features(
@@ -171,7 +171,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
                         f"label ids must be in [0, {self.num_labels}) (config.num_labels), "
                         f"got values in [{low}, {high}]"
                     )
-            loss = self.loss_function(labels, logits, self.config)
+            loss = self.loss_function(labels, logits, self.config, **loss_kwargs)
         output = ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
