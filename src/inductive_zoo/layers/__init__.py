@@ -7,14 +7,18 @@ from .embeddings import ImageTokenEmbeddings
 from .mlp import Mlp
 from .patch_embedding import PatchEmbedding
 from .position_embedding import PositionEmbedding, sincos_2d_position_embedding
+from .positional_attention import GatedPositionalSelfAttention, kernel_offsets, relative_position_features
 
 __all__ = [
     "DropPath",
+    "GatedPositionalSelfAttention",
     "ImageTokenEmbeddings",
     "Mlp",
     "MultiHeadSelfAttention",
     "PatchEmbedding",
     "PositionEmbedding",
     "ResidualBlock",
+    "kernel_offsets",
+    "relative_position_features",
     "sincos_2d_position_embedding",
 ]

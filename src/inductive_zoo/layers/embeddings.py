@@ -15,15 +15,21 @@ class ImageTokenEmbeddings(nn.Module):
     `pooling` (a class token exists when it is `"cls"`) and `hidden_dropout_prob` from the config.
     With `use_mask_token`, patches flagged in `bool_masked_pos` are replaced by a learned mask token before the
     position embedding is added (BERT-style masked image modeling, as transformers' ViT).
+
+    With `class_token_at_input=False` the class token is not prepended here (and has no position): the backbone
+    joins it later with `prepend_class_token`, as ConViT does after its GPSA blocks (d'Ascoli et al. 2021, sec. 3).
     """
 
-    def __init__(self, config: PreTrainedConfig, use_mask_token: bool = False) -> None:
+    def __init__(
+        self, config: PreTrainedConfig, use_mask_token: bool = False, class_token_at_input: bool = True
+    ) -> None:
         super().__init__()
         self.image_size = config.image_size
         self.patch_size = config.patch_size
         self.patch_embedding = PatchEmbedding(config)
-        self.num_prefix_tokens = 1 if config.pooling == "cls" else 0
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if self.num_prefix_tokens else None
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if config.pooling == "cls" else None
+        self.class_token_at_input = class_token_at_input
+        self.num_prefix_tokens = 1 if self.cls_token is not None and class_token_at_input else 0
         self.mask_token = nn.Parameter(torch.zeros(1, 1, config.hidden_size)) if use_mask_token else None
         grid = config.image_size // config.patch_size
         self.position_embedding = PositionEmbedding(
@@ -49,7 +55,11 @@ class ImageTokenEmbeddings(nn.Module):
                 raise ValueError("bool_masked_pos was given but this model was built without a mask token")
             mask = bool_masked_pos.reshape(embeddings.shape[0], -1, 1).type_as(embeddings)
             embeddings = embeddings * (1.0 - mask) + self.mask_token.to(embeddings.dtype) * mask
-        if self.cls_token is not None:
-            embeddings = torch.cat([self.cls_token.expand(embeddings.shape[0], -1, -1), embeddings], dim=1)
+        if self.num_prefix_tokens:
+            embeddings = self.prepend_class_token(embeddings)
         embeddings = self.position_embedding(embeddings, grid_size)
         return self.dropout(embeddings), grid_size
+
+    def prepend_class_token(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        class_token = self.cls_token.to(hidden_states.dtype).expand(hidden_states.shape[0], -1, -1)
+        return torch.cat([class_token, hidden_states], dim=1)

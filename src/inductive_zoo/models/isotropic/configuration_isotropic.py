@@ -24,21 +24,7 @@ class IsoTransformerConfig(IsotropicConfig):
     qkv_bias: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
-        if (
-            isinstance(self.num_attention_heads, bool)
-            or not isinstance(self.num_attention_heads, int)
-            or (self.num_attention_heads < 1)
-        ):
-            raise ValueError(f"num_attention_heads must be a positive integer, got {self.num_attention_heads!r}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                f"({self.num_attention_heads})"
-            )
-        if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
-            raise ValueError(
-                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
-            )
+        self.check_attention_heads()
         super().__post_init__(**kwargs)
 
 

@@ -108,6 +108,18 @@ class IsotropicConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
         super().__post_init__(**kwargs)
 
+    def check_attention_heads(self) -> None:
+        """For variants with attention: `num_attention_heads` is a positive integer dividing `hidden_size`."""
+        heads = self.num_attention_heads
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+            raise ValueError(f"num_attention_heads must be a positive integer, got {heads!r}")
+        if isinstance(self.hidden_size, int) and self.hidden_size % heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({heads})")
+        if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
+            raise ValueError(
+                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
+            )
+
     def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         if getattr(self, name) not in choices:
             raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -52,16 +52,21 @@ class IsotropicModel(IsotropicPreTrainedModel):
     """The backbone: `embeddings -> num_hidden_layers x ResidualBlock(token mixer) -> LayerNorm -> pooling`.
 
     A variant sets `token_mixer_class` (built as `token_mixer_class(config)`), or overrides `build_token_mixer` when
-    the mixer depends on the layer. Returns `BaseModelOutputWithPooling`: `last_hidden_state` after the final norm,
-    `pooler_output` the class token or the mean of the patch tokens (`config.pooling`), `hidden_states` (embeddings,
-    then each block's output) and `attentions` (for mixers that have attention maps) on request.
+    the mixer depends on the layer; `class_token_layer_for(config)` (0: with the embeddings, as ViT) is the index of
+    the block before which the class token joins the patch tokens. Returns `BaseModelOutputWithPooling`:
+    `last_hidden_state` after the final norm, `pooler_output` the class token or the mean of the tokens
+    (`config.pooling`), `hidden_states` (embeddings, then each block's output) and `attentions` (for mixers that
+    have attention maps) on request.
     """
 
     token_mixer_class: type[nn.Module]
 
     def __init__(self, config: IsotropicConfig, use_mask_token: bool = False) -> None:
         super().__init__(config)
-        self.embeddings = ImageTokenEmbeddings(config, use_mask_token=use_mask_token)
+        self.class_token_layer = self.class_token_layer_for(config)
+        self.embeddings = ImageTokenEmbeddings(
+            config, use_mask_token=use_mask_token, class_token_at_input=self.class_token_layer == 0
+        )
         rates = torch.linspace(0.0, config.drop_path_rate, config.num_hidden_layers).tolist()
         self.layers = nn.ModuleList(
             ResidualBlock(config, self.build_token_mixer(config, index), drop_path=rate)
@@ -73,11 +78,14 @@ class IsotropicModel(IsotropicPreTrainedModel):
     def build_token_mixer(self, config: IsotropicConfig, layer_index: int) -> nn.Module:
         return self.token_mixer_class(config)
 
+    @classmethod
+    def class_token_layer_for(cls, config: IsotropicConfig) -> int:
+        return 0
+
     def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
-        num_prefix = self.embeddings.num_prefix_tokens
         if self.config.pooling == "cls":
             return sequence_output[:, 0]
-        return sequence_output[:, num_prefix:].mean(dim=1)
+        return sequence_output.mean(dim=1)
 
     def forward(
         self,
@@ -101,7 +109,9 @@ class IsotropicModel(IsotropicPreTrainedModel):
         )
         all_hidden_states = [hidden_states] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
-        for layer in self.layers:
+        for index, layer in enumerate(self.layers):
+            if index == self.class_token_layer > 0 and self.embeddings.cls_token is not None:
+                hidden_states = self.embeddings.prepend_class_token(hidden_states)
             hidden_states, attention = layer(hidden_states, grid_size=grid_size, output_attentions=output_attentions)
             if output_hidden_states:
                 all_hidden_states.append(hidden_states)

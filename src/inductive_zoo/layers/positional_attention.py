@@ -1,0 +1,97 @@
+"""Gated positional self-attention (GPSA), ConViT's soft convolutional inductive bias."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedConfig
+
+
+def relative_position_features(grid_size: tuple[int, int]) -> torch.Tensor:
+    """`r_qk = (dx, dy, dx^2 + dy^2)` for every query/key pair of a raster-ordered grid, shape `(N, N, 3)`.
+
+    `dx = x_k - x_q` (columns) and `dy = y_k - y_q` (rows): the offset from the query to the key (ConViT, eq. 5).
+    """
+    rows, cols = torch.meshgrid(torch.arange(grid_size[0]), torch.arange(grid_size[1]), indexing="ij")
+    x, y = cols.reshape(-1).float(), rows.reshape(-1).float()
+    dx = x[None, :] - x[:, None]
+    dy = y[None, :] - y[:, None]
+    return torch.stack([dx, dy, dx**2 + dy**2], dim=-1)
+
+
+def kernel_offsets(num_heads: int) -> list[tuple[float, float]]:
+    """The `(dx, dy)` offset each head attends to under local initialisation: a `sqrt(H) x sqrt(H)` kernel.
+
+    Head `h = i + k * j` looks at `dx = j - c`, `dy = i - c` with `c` the kernel centre (ConViT's ordering, so
+    converted checkpoints keep their head order). For a non-square head count, the first `floor(sqrt(H))^2`
+    heads get offsets and the rest `(0, 0)` (ConViT leaves them unset as well).
+    """
+    kernel = math.isqrt(num_heads)
+    center = (kernel - 1) / 2
+    offsets = [(0.0, 0.0)] * num_heads
+    for i in range(kernel):
+        for j in range(kernel):
+            offsets[i + kernel * j] = (j - center, i - center)
+    return offsets
+
+
+class GatedPositionalSelfAttention(nn.Module):
+    """GPSA (d'Ascoli et al. 2021, "ConViT", eq. 5): per head,
+    `A_h = (1 - sigmoid(lambda_h)) softmax(Q_h K_h^T / sqrt(d)) + sigmoid(lambda_h) softmax(v_h^T r_qk)`,
+    renormalised over keys, then `A_h V_h`, heads concatenated, output projection.
+
+    `r_qk = (dx, dy, dx^2 + dy^2)` (see `relative_position_features`); `pos_proj` holds `v_h` (and a bias that
+    cancels in the softmax, kept for checkpoint compatibility); `gating_param` holds `lambda_h` (initialised to 1).
+    Local initialisation (`local_position_weight`) sets `v_h = alpha * (2 dx_h, 2 dy_h, -1)`, so that
+    `v_h^T r_qk = -alpha ||delta - Delta_h||^2 + const` peaks at the key offset `Delta_h` of head `h`: each head
+    starts as one tap of a convolution kernel (Cordonnier et al. 2020). Query/key come from one `qk` projection and
+    values from `v`, as in ConViT.
+
+    Reads `hidden_size`, `num_attention_heads`, `qkv_bias`, `attention_probs_dropout_prob` from the config.
+    Works on patch tokens only (no class token), at any grid size: the position features follow `grid_size`.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+        self.qk = nn.Linear(config.hidden_size, 2 * config.hidden_size, bias=config.qkv_bias)
+        self.v = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.pos_proj = nn.Linear(3, self.num_heads)
+        self.gating_param = nn.Parameter(torch.ones(self.num_heads))
+
+    def local_position_weight(self, locality_strength: float) -> torch.Tensor:
+        """`pos_proj.weight` making each head a convolution tap: rows `alpha * (2 dx_h, 2 dy_h, -1)` (ConViT sec. 3)."""
+        weight = torch.tensor([(2 * dx, 2 * dy, -1.0) for dx, dy in kernel_offsets(self.num_heads)])
+        return weight.to(self.pos_proj.weight) * locality_strength
+
+    def positional_attention(self, grid_size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+        """`softmax_k(v_h^T r_qk)` of shape `(1, heads, N, N)`: the same for every image of the batch."""
+        features = relative_position_features(grid_size).to(self.pos_proj.weight.device, dtype)
+        scores = self.pos_proj(features).permute(2, 0, 1)
+        return scores.softmax(dim=-1).unsqueeze(0)
+
+    def attention(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> torch.Tensor:
+        batch_size, seq_len, _ = hidden_states.shape
+        if seq_len != grid_size[0] * grid_size[1]:
+            raise ValueError(f"GPSA works on the {grid_size} patch grid only, got {seq_len} tokens")
+        qk = self.qk(hidden_states).reshape(batch_size, seq_len, 2, self.num_heads, self.head_dim)
+        query, key = qk.permute(2, 0, 3, 1, 4).unbind(0)
+        content = torch.softmax((query * self.scale) @ key.transpose(-2, -1), dim=-1)
+        gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1)
+        attention = (1.0 - gate) * content + gate * self.positional_attention(grid_size, content.dtype)
+        return attention / attention.sum(dim=-1, keepdim=True)
+
+    def forward(
+        self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, seq_len, hidden_size = hidden_states.shape
+        attention = self.attention(hidden_states, grid_size)
+        value = self.v(hidden_states).reshape(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        dropped = F.dropout(attention, self.attention_dropout, self.training)
+        context = (dropped @ value).transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+        return self.proj(context), attention if output_attentions else None
