@@ -22,6 +22,7 @@ VARIANT_EXTRAS = {
     "iso_transformer": dict(num_attention_heads=4),
     "iso_mixer": dict(token_mixing_hidden_size=24),
     "iso_convnet": dict(kernel_size=3),
+    "convit": dict(num_attention_heads=4, local_up_to_layer=1),
 }
 
 

@@ -78,13 +78,19 @@ def test_hidden_state_and_attention_shapes(config_class, model_class, pixels):
     config = model.config
     with torch.no_grad():
         outputs = model(pixels, output_hidden_states=True, output_attentions=True)
-    num_tokens = config.num_patches + (1 if config.pooling == "cls" else 0)
+    # The class token joins before block `class_token_layer` (0 for ViT-like models, later for ConViT).
+    join = model.base_model.class_token_layer
+    has_class_token = config.pooling == "cls"
+    tokens_after = [
+        config.num_patches + (has_class_token and index >= join) for index in range(-1, len(model.base_model.layers))
+    ]
+    tokens_after[0] = config.num_patches + (has_class_token and join == 0)
     assert len(outputs.hidden_states) == config.num_hidden_layers + 1
-    for hidden in outputs.hidden_states:
+    for hidden, num_tokens in zip(outputs.hidden_states, tokens_after, strict=True):
         assert hidden.shape == (len(pixels), num_tokens, config.hidden_size)
-    if config.model_type == "iso_transformer":
+    if hasattr(config, "num_attention_heads"):
         assert len(outputs.attentions) == config.num_hidden_layers
-        for attention in outputs.attentions:
+        for attention, num_tokens in zip(outputs.attentions, tokens_after[1:], strict=True):
             assert attention.shape == (len(pixels), config.num_attention_heads, num_tokens, num_tokens)
             torch.testing.assert_close(attention.sum(-1), torch.ones(attention.shape[:-1]))
     else:
@@ -124,8 +130,7 @@ def test_other_image_size_with_position_interpolation(config_class, model_class,
         return
     with torch.no_grad():
         outputs = model(larger, interpolate_pos_encoding=True, output_hidden_states=True)
-    prefix = 1 if model.config.pooling == "cls" else 0
-    assert outputs.hidden_states[-1].shape[1] == 36 + prefix
+    assert outputs.hidden_states[-1].shape[1] == 36 + (model.config.pooling == "cls")
     # Interpolating to the model's own size is the identity.
     same = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
@@ -221,7 +226,7 @@ def test_inductive_bias_switches_build_and_run(config_class, patch_embedding, po
     with torch.no_grad():
         outputs = model(pixels, output_hidden_states=True)
     assert outputs.logits.shape == (3, 5)
-    assert outputs.hidden_states[0].shape[1] == 16 + (pooling == "cls")
+    assert outputs.hidden_states[-1].shape[1] == 16 + (pooling == "cls")
 
 
 @pytest.mark.parametrize("config_class", CONFIG_CLASSES)

@@ -5,6 +5,7 @@ Importing the package registers every variant with transformers' Auto classes.
 
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
+from .models.convit import ConViTConfig, ConViTForImageClassification, ConViTModel
 from .models.isotropic import (
     IsoConvNetConfig,
     IsoConvNetForImageClassification,
@@ -25,6 +26,7 @@ VARIANTS = (
     (IsoTransformerConfig, IsoTransformerModel, IsoTransformerForImageClassification),
     (IsoMixerConfig, IsoMixerModel, IsoMixerForImageClassification),
     (IsoConvNetConfig, IsoConvNetModel, IsoConvNetForImageClassification),
+    (ConViTConfig, ConViTModel, ConViTForImageClassification),
 )
 
 for _config, _model, _classifier in VARIANTS:
@@ -34,6 +36,9 @@ for _config, _model, _classifier in VARIANTS:
 
 __all__ = [
     "VARIANTS",
+    "ConViTConfig",
+    "ConViTForImageClassification",
+    "ConViTModel",
     "IsoConvNetConfig",
     "IsoConvNetForImageClassification",
     "IsoConvNetModel",

@@ -24,8 +24,8 @@ class IsoTransformerConfig(IsotropicConfig):
     qkv_bias: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
-        self.check_attention_heads()
         super().__post_init__(**kwargs)
+        self.check_attention_heads()
 
 
 class IsoMixerConfig(IsotropicConfig):
@@ -48,13 +48,13 @@ class IsoMixerConfig(IsotropicConfig):
     token_mixing_hidden_size: int | None = None
 
     def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
         if self.token_mixing_hidden_size is None:
             self.token_mixing_hidden_size = max(self.hidden_size // 2, 1)
         if not isinstance(self.token_mixing_hidden_size, int) or self.token_mixing_hidden_size < 1:
             raise ValueError(
                 f"token_mixing_hidden_size must be a positive integer, got {self.token_mixing_hidden_size!r}"
             )
-        super().__post_init__(**kwargs)
 
 
 class IsoConvNetConfig(IsotropicConfig):
@@ -77,6 +77,7 @@ class IsoConvNetConfig(IsotropicConfig):
     kernel_size: int = 5
 
     def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
         if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
         if self.pooling == "cls":
@@ -84,4 +85,3 @@ class IsoConvNetConfig(IsotropicConfig):
                 "pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), "
                 f"got {self.pooling!r}"
             )
-        super().__post_init__(**kwargs)
