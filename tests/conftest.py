@@ -23,6 +23,7 @@ VARIANT_EXTRAS = {
     "iso_mixer": dict(token_mixing_hidden_size=24),
     "iso_convnet": dict(kernel_size=3),
     "convit": dict(num_attention_heads=4, local_up_to_layer=1),
+    "prs_vit": dict(hidden_size=36, num_attention_heads=9, kernel_size=3, num_reparameterizable_layers=1),
 }
 
 

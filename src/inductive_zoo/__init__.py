@@ -17,7 +17,9 @@ from .models.isotropic import (
     IsoTransformerForImageClassification,
     IsoTransformerModel,
 )
+from .models.prs_vit import PRSViTConfig, PRSViTForImageClassification, PRSViTModel
 from .models.skeleton import IsotropicConfig, IsotropicForImageClassification, IsotropicModel
+from .training.callbacks import PRSCallback
 
 __version__ = "0.1.0"
 
@@ -27,6 +29,7 @@ VARIANTS = (
     (IsoMixerConfig, IsoMixerModel, IsoMixerForImageClassification),
     (IsoConvNetConfig, IsoConvNetModel, IsoConvNetForImageClassification),
     (ConViTConfig, ConViTModel, ConViTForImageClassification),
+    (PRSViTConfig, PRSViTModel, PRSViTForImageClassification),
 )
 
 for _config, _model, _classifier in VARIANTS:
@@ -51,4 +54,8 @@ __all__ = [
     "IsotropicConfig",
     "IsotropicForImageClassification",
     "IsotropicModel",
+    "PRSCallback",
+    "PRSViTConfig",
+    "PRSViTForImageClassification",
+    "PRSViTModel",
 ]

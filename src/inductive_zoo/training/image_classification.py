@@ -34,6 +34,7 @@ from ..data import (
     load_image_dataset,
 )
 from ..metrics import load_accuracy_metric
+from .callbacks import PRS_SCHEDULES, PRSCallback
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ class ModelArguments:
     ignore_mismatched_sizes: bool = field(
         default=False, metadata={"help": "re-initialise a checkpoint's head when its number of labels differs"}
     )
+    schedule: str | None = field(
+        default=None,
+        metadata={"help": f"PRS-ViT only: reparameterization schedule, one of {PRS_SCHEDULES} (default linear)"},
+    )
+    conv_epochs: int = field(default=0, metadata={"help": "PRS-ViT only: E, the number of convolution epochs"})
 
 
 @dataclass
@@ -149,6 +155,11 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, training
     train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation)
     eval_dataset = DecodedImageDataset(eval_split, data.eval_split, *columns)
     training_args.remove_unused_columns = False
+    callbacks = []
+    if hasattr(model, "reparameterize"):
+        callbacks.append(PRSCallback(model_args.schedule or "linear", model_args.conv_epochs))
+    elif model_args.schedule is not None:
+        raise ValueError(f"--schedule applies to PRS-ViT only, not to {model.config.model_type}")
     return Trainer(
         model=model,
         args=training_args,
@@ -157,6 +168,7 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, training
         data_collator=ImageClassificationCollator(processor.image_mean, processor.image_std),
         processing_class=processor,
         compute_metrics=compute_accuracy_fn(),
+        callbacks=callbacks,
     )
 
 

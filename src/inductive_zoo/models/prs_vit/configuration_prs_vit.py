@@ -1,0 +1,89 @@
+"""Configuration of PRS-ViT (Lee et al. 2022): convolutions reparameterizable into self-attention, per layer."""
+
+from typing import Any
+
+from ..skeleton.configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
+
+# (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
+PRS_DIMS = {"micro": (16, 4, 3), "tiny": (32, 12, 10), "small": (48, 12, 10)}
+
+
+def prs_presets() -> dict[str, dict[str, Any]]:
+    presets = {}
+    for name, (head_dim, depth, reparameterizable) in PRS_DIMS.items():
+        for geometry, (image_size, patch_size) in PRESET_GEOMETRIES.items():
+            presets[f"{name}-{geometry}"] = dict(
+                image_size=image_size,
+                patch_size=patch_size,
+                hidden_size=9 * head_dim,
+                num_attention_heads=9,
+                kernel_size=3,
+                num_hidden_layers=depth,
+                intermediate_size=4 * 9 * head_dim,
+                num_reparameterizable_layers=reparameterizable,
+            )
+    return presets
+
+
+class PRSViTConfig(IsotropicConfig):
+    """PRS-ViT: the first `num_reparameterizable_layers` blocks are `kernel_size x kernel_size` convolutions that can be
+    switched, one by one and without changing the function, into gated positional self-attention (GPSA); the class
+    token joins after them and plain self-attention blocks follow (Lee et al. 2022, "Towards Flexible Inductive Bias
+    via Progressive Reparameterization Scheduling"; the exact switch is our design, see `docs` of `PRSViTModel`).
+
+    Adds to `IsotropicConfig`:
+        kernel_size: odd side of the convolution; the reparameterizable blocks have `kernel_size**2` heads, one per
+            kernel tap.
+        num_attention_heads: heads of every attention layer; must equal `kernel_size**2`.
+        attention_probs_dropout_prob: dropout on the attention weights (attention mode only).
+        qkv_bias: bias in the query/key/value projections.
+        num_reparameterizable_layers: how many leading blocks have the two modes.
+        attention_layers: indices of the reparameterizable blocks currently in attention mode (the rest are
+            convolutions); kept up to date by `reparameterize`, saved with the model.
+        reparameterization_locality_strength: `alpha` of the positional scores `-alpha ||delta - Delta_h||^2` set
+            at the switch; large enough that each head attends to a single key (error about `exp(-alpha)`).
+        reparameterization_gate: gate logit `lambda` set at the switch; the content attention enters with weight
+            `1 - sigmoid(lambda)` (4.5e-5 at the default 10) and is learned from there.
+    """
+
+    model_type = "prs_vit"
+    presets = prs_presets()
+
+    hidden_size: int = 144
+    num_attention_heads: int = 9
+    kernel_size: int = 3
+    attention_probs_dropout_prob: float = 0.0
+    qkv_bias: bool = False
+    num_reparameterizable_layers: int = 10
+    attention_layers: list[int] | None = None
+    reparameterization_locality_strength: float = 50.0
+    reparameterization_gate: float = 10.0
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        super().__post_init__(**kwargs)
+        self.check_attention_heads()
+        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        if self.num_attention_heads != self.kernel_size**2:
+            raise ValueError(
+                f"num_attention_heads ({self.num_attention_heads}) must equal kernel_size**2 "
+                f"({self.kernel_size**2}): one head per kernel tap"
+            )
+        layers = self.num_reparameterizable_layers
+        if isinstance(layers, bool) or not isinstance(layers, int) or not 0 <= layers <= self.num_hidden_layers:
+            raise ValueError(
+                f"num_reparameterizable_layers must be an integer in [0, num_hidden_layers={self.num_hidden_layers}],"
+                f" got {layers!r}"
+            )
+        if self.pooling == "cls" and layers == self.num_hidden_layers:
+            raise ValueError(
+                "pooling='cls' needs num_reparameterizable_layers < num_hidden_layers: the class token joins after "
+                "the reparameterizable blocks and must pass through at least one attention block"
+            )
+        self.attention_layers = sorted(set(self.attention_layers or []))
+        outside = [index for index in self.attention_layers if not 0 <= index < layers]
+        if outside:
+            raise ValueError(f"attention_layers {outside} are not reparameterizable layers (0..{layers - 1})")
+        alpha = self.reparameterization_locality_strength
+        if not alpha > 0:
+            raise ValueError(f"reparameterization_locality_strength must be positive, got {alpha!r}")

@@ -1,0 +1,177 @@
+"""PRS-ViT (Lee et al. 2022): convolution blocks reparameterized into self-attention on a per-layer schedule."""
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import initialization as init
+
+from ...layers import GatedPositionalSelfAttention, MultiHeadSelfAttention, kernel_offsets
+from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from .configuration_prs_vit import PRSViTConfig
+
+CONVOLUTION, ATTENTION = "convolution", "attention"
+
+
+class ReparameterizableConvAttention(GatedPositionalSelfAttention):
+    """A token mixer with two modes over `k^2` heads that share the value and output projections.
+
+    - Convolution mode: `out = sum_h shift_{Delta_h}(X W_v^h) W_o^h + b`, head `h` reading the token at the kernel
+      offset `Delta_h` (replicate padding at the border): a `k x k` convolution whose tap `h` is `W_v^h W_o^h`,
+      computed with shifts at the cost of the projections; no `N x N` attention is formed.
+    - Attention mode: GPSA (d'Ascoli et al. 2021) over the same heads.
+
+    `switch_to_attention` sets the positional scores of head `h` to `-alpha ||delta - Delta_h||^2` with a large
+    `alpha`, so each head attends to the in-grid key nearest to `q + Delta_h` (which is replicate padding), and the
+    gate to `sigmoid(lambda) ~ 1`: the block then computes the same function (Cordonnier et al. 2020 show attention
+    with such scores is a convolution), and content attention and locality are learned from there.
+    The mode lives in the persistent buffer `attention_mode` (saved with the weights, restored by
+    `load_state_dict` when `Trainer` resumes) and in `config.attention_layers`.
+    """
+
+    def __init__(self, config: PRSViTConfig, layer_index: int) -> None:
+        super().__init__(config)
+        self.config = config
+        self.layer_index = layer_index
+        self.kernel_size = config.kernel_size
+        self.offsets = [(int(dx), int(dy)) for dx, dy in kernel_offsets(self.num_heads)]
+        self.is_attention = layer_index in config.attention_layers
+        self.register_buffer("attention_mode", torch.tensor(self.is_attention))
+        self.register_load_state_dict_post_hook(ReparameterizableConvAttention.mode_loaded)
+
+    @staticmethod
+    def mode_loaded(module: "ReparameterizableConvAttention", incompatible_keys: object) -> None:
+        module.set_mode(bool(module.attention_mode))
+
+    def set_mode(self, attention: bool) -> None:
+        self.is_attention = attention
+        self.attention_mode.fill_(attention)
+        layers = set(self.config.attention_layers)
+        layers = layers | {self.layer_index} if attention else layers - {self.layer_index}
+        self.config.attention_layers = sorted(layers)
+
+    @property
+    def mode(self) -> str:
+        return ATTENTION if self.is_attention else CONVOLUTION
+
+    @torch.no_grad()
+    def reset_positional_attention(self) -> None:
+        """Positional scores and gate of a freshly switched block: each head attends to its kernel tap."""
+        init.copy_(self.pos_proj.weight, self.local_position_weight(self.config.reparameterization_locality_strength))
+        init.zeros_(self.pos_proj.bias)
+        init.constant_(self.gating_param, self.config.reparameterization_gate)
+
+    @torch.no_grad()
+    def switch_to_attention(self) -> None:
+        if self.is_attention:
+            return
+        for tensor in (self.pos_proj.weight, self.pos_proj.bias, self.gating_param):
+            tensor._is_hf_initialized = False  # let the init functions write them again
+        self.reset_positional_attention()
+        self.set_mode(True)
+
+    def shift_heads(self, grid: torch.Tensor) -> torch.Tensor:
+        """Head `h`'s channels of `(B, C, H, W)` moved so that position `p` holds the value at `p + Delta_h`."""
+        pad = self.kernel_size // 2
+        padded = F.pad(grid, (pad, pad, pad, pad), mode="replicate")
+        height, width = grid.shape[-2:]
+        return torch.cat(
+            [
+                padded[:, head * self.head_dim : (head + 1) * self.head_dim, pad + dy : pad + dy + height, pad + dx :][
+                    ..., :width
+                ]
+                for head, (dx, dy) in enumerate(self.offsets)
+            ],
+            dim=1,
+        )
+
+    def convolution_attention(self, grid_size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """The `(1, heads, N, N)` one-hot attention that convolution mode computes (for `output_attentions`)."""
+        rows, cols = torch.meshgrid(
+            torch.arange(grid_size[0], device=device), torch.arange(grid_size[1], device=device), indexing="ij"
+        )
+        maps = []
+        for dx, dy in self.offsets:
+            keys = (rows + dy).clamp(0, grid_size[0] - 1) * grid_size[1] + (cols + dx).clamp(0, grid_size[1] - 1)
+            maps.append(F.one_hot(keys.reshape(-1), grid_size[0] * grid_size[1]))
+        return torch.stack(maps).unsqueeze(0).float()
+
+    def forward(
+        self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if self.is_attention:
+            return super().forward(hidden_states, grid_size, output_attentions)
+        batch_size, seq_len, channels = hidden_states.shape
+        if seq_len != grid_size[0] * grid_size[1]:
+            raise ValueError(f"convolution mode works on the {grid_size} patch grid only, got {seq_len} tokens")
+        value = self.v(hidden_states).transpose(1, 2).reshape(batch_size, channels, *grid_size)
+        output = self.proj(self.shift_heads(value).flatten(2).transpose(1, 2))
+        attention = None
+        if output_attentions:
+            attention = self.convolution_attention(grid_size, hidden_states.device).to(output.dtype)
+            attention = attention.expand(batch_size, -1, -1, -1)
+        return output, attention
+
+
+class PRSViTModel(IsotropicModel):
+    """PRS-ViT backbone: `num_reparameterizable_layers` convolution/GPSA blocks on the patch tokens, then the class
+    token joins and plain self-attention blocks follow (the ConViT layout, d'Ascoli et al. 2021).
+
+    `reparameterize(layer_indices)` switches blocks from convolution to attention without changing the function
+    (logits agree to ~1e-5 relative); `layer_modes` lists every reparameterizable block's mode. Attention-only
+    parameters (`qk`, `pos_proj`, `gating_param`) exist from the start, so an optimizer built at step 0 holds them;
+    they get no gradient, hence no optimizer state, until their block switches.
+    """
+
+    config_class = PRSViTConfig
+
+    def build_token_mixer(self, config: PRSViTConfig, layer_index: int) -> nn.Module:
+        if layer_index < config.num_reparameterizable_layers:
+            return ReparameterizableConvAttention(config, layer_index)
+        return MultiHeadSelfAttention(config)
+
+    @classmethod
+    def class_token_layer_for(cls, config: PRSViTConfig) -> int:
+        return config.num_reparameterizable_layers
+
+    @property
+    def reparameterizable_mixers(self) -> list[ReparameterizableConvAttention]:
+        return [layer.token_mixer for layer in self.layers[: self.config.num_reparameterizable_layers]]
+
+    @property
+    def layer_modes(self) -> list[str]:
+        return [mixer.mode for mixer in self.reparameterizable_mixers]
+
+    def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
+        """Switches these blocks to attention mode; returns the ones that were convolutions until now."""
+        mixers = self.reparameterizable_mixers
+        switched = []
+        for index in sorted(set(layer_indices)):
+            if not 0 <= index < len(mixers):
+                raise ValueError(f"layer {index} is not reparameterizable (0..{len(mixers) - 1})")
+            if not mixers[index].is_attention:
+                mixers[index].switch_to_attention()
+                switched.append(index)
+        return switched
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, ReparameterizableConvAttention):
+            module.reset_positional_attention()
+            init.copy_(module.attention_mode, torch.tensor(module.layer_index in self.config.attention_layers))
+
+
+class PRSViTForImageClassification(IsotropicForImageClassification):
+    """`PRSViTModel` with a linear classifier; `reparameterize` and `layer_modes` act on the backbone."""
+
+    config_class = PRSViTConfig
+    backbone_class = PRSViTModel
+
+    @property
+    def layer_modes(self) -> list[str]:
+        return self.backbone.layer_modes
+
+    def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
+        return self.backbone.reparameterize(layer_indices)

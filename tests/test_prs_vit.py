@@ -1,0 +1,219 @@
+"""PRS-ViT: exact convolution-to-attention reparameterization, saved modes, and the schedule as a Trainer callback."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import AutoModelForImageClassification, TrainerCallback
+
+from inductive_zoo import PRSCallback, PRSViTConfig, PRSViTForImageClassification
+from inductive_zoo.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DecodedImageDataset,
+    ImageClassificationCollator,
+    load_image_dataset,
+)
+from inductive_zoo.layers import kernel_offsets
+from inductive_zoo.training.callbacks import prs_switch_epochs
+from inductive_zoo.training.image_classification import build_trainer, parse_args
+
+
+@pytest.fixture(scope="module")
+def cifar_pixels(cifar10_path) -> torch.Tensor:
+    data = load_image_dataset(str(cifar10_path))
+    dataset = DecodedImageDataset(data.splits["test"].select(range(16)), "test", "img", "label", 32)
+    return ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD)(dataset.__getitems__(list(range(16))))[
+        "pixel_values"
+    ]
+
+
+def prs_model(**overrides) -> PRSViTForImageClassification:
+    """A micro PRS-ViT whose linear layers have fan-in scaled weights, so every block changes the logits a lot."""
+    torch.manual_seed(0)
+    model = PRSViTForImageClassification(PRSViTConfig.from_preset("micro-patch4-32", num_labels=10, **overrides))
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.reset_parameters()
+    return model.eval()
+
+
+def relative_difference(reference: torch.Tensor, other: torch.Tensor) -> float:
+    return float((reference - other).norm() / reference.norm())
+
+
+@pytest.mark.parametrize("layers", [[0], [2], [0, 1, 2]], ids=["first", "last", "all"])
+def test_reparameterize_preserves_the_function_on_real_images(cifar_pixels, layers):
+    model = prs_model()
+    with torch.no_grad():
+        before = model(cifar_pixels).logits
+        assert model.reparameterize(layers) == layers
+        after = model(cifar_pixels).logits
+    assert [mode == "attention" for mode in model.layer_modes] == [index in layers for index in range(3)]
+    assert model.config.attention_layers == layers
+    assert relative_difference(before, after) < 1e-3
+    assert not torch.equal(before, after)  # the attention path really ran
+
+
+def test_reparameterize_preserves_border_tokens(cifar_pixels):
+    model = prs_model()
+    grid = torch.zeros(8, 8, dtype=torch.bool)
+    grid[[0, -1], :] = grid[:, [0, -1]] = True
+    border = grid.reshape(-1)
+    with torch.no_grad():
+        before = model.backbone(cifar_pixels, output_hidden_states=True).hidden_states[1][:, border]
+        model.reparameterize([0])
+        after = model.backbone(cifar_pixels, output_hidden_states=True).hidden_states[1][:, border]
+    assert relative_difference(before, after) < 1e-3
+    # The residual branch of the switched block alone, border tokens only.
+    block = model.backbone.layers[0]
+    tokens = torch.randn(4, 64, model.config.hidden_size)
+    with torch.no_grad():
+        attention_out = block.token_mixer(tokens, grid_size=(8, 8))[0]
+        block.token_mixer.is_attention = False
+        convolution_out = block.token_mixer(tokens, grid_size=(8, 8))[0]
+    assert relative_difference(convolution_out[:, border], attention_out[:, border]) < 1e-3
+
+
+def test_convolution_mode_is_a_replicate_padded_convolution():
+    model = prs_model()
+    mixer = model.backbone.layers[0].token_mixer
+    channels, head_dim = model.config.hidden_size, mixer.head_dim
+    tokens = torch.randn(2, 64, channels)
+    # Tap (dy, dx) of the equivalent k x k kernel is W_o[:, head] @ W_v[head, :] for the head with that offset.
+    kernel = torch.zeros(channels, channels, 3, 3)
+    for head, (dx, dy) in enumerate(kernel_offsets(mixer.num_heads)):
+        rows = slice(head * head_dim, (head + 1) * head_dim)
+        kernel[:, :, int(dy) + 1, int(dx) + 1] = mixer.proj.weight[:, rows] @ mixer.v.weight[rows, :]
+    grid = tokens.transpose(1, 2).reshape(2, channels, 8, 8)
+    expected = F.conv2d(F.pad(grid, (1, 1, 1, 1), mode="replicate"), kernel, mixer.proj.bias)
+    with torch.no_grad():
+        output, attention = mixer(tokens, grid_size=(8, 8), output_attentions=True)
+    torch.testing.assert_close(output, expected.flatten(2).transpose(1, 2), atol=1e-4, rtol=1e-4)
+    # The attention-shaped view of convolution mode is one-hot and computes the same output.
+    assert attention.shape == (2, 9, 64, 64) and torch.all(attention.sum(-1) == 1)
+    value = mixer.v(tokens).reshape(2, 64, 9, head_dim).transpose(1, 2)
+    via_attention = mixer.proj((attention @ value).transpose(1, 2).reshape(2, 64, channels))
+    torch.testing.assert_close(via_attention, output, atol=1e-5, rtol=1e-5)
+
+
+def test_half_switched_model_round_trips_in_its_modes(cifar_pixels, tmp_path):
+    model = prs_model()
+    model.reparameterize([1])
+    model.save_pretrained(tmp_path)
+    assert '"attention_layers": [\n    1\n  ]' in (tmp_path / "config.json").read_text()
+    reloaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.layer_modes == ["convolution", "attention", "convolution"]
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(cifar_pixels).logits, model(cifar_pixels).logits)
+    # load_state_dict (what Trainer does on resume) restores the modes from the weights alone.
+    fresh = prs_model()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.layer_modes == model.layer_modes and fresh.config.attention_layers == [1]
+
+
+def test_attention_only_parameters_are_in_the_optimizer_from_step_zero():
+    model = prs_model().train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    mixer = model.backbone.layers[0].token_mixer
+    attention_only = [mixer.qk.weight, mixer.pos_proj.weight, mixer.pos_proj.bias, mixer.gating_param]
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert all(id(p) in held for p in attention_only)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        model(torch.randn(4, 3, 32, 32), labels=torch.tensor([0, 1, 2, 3])).loss.backward()
+        optimizer.step()
+
+    step()
+    assert all(p.grad is None and p not in optimizer.state for p in attention_only)
+    assert mixer.v.weight in optimizer.state
+    model.reparameterize([0])
+    step()
+    assert all(p.grad is not None and optimizer.state[p]["step"] == 1 for p in attention_only)
+
+
+def test_switch_epochs_of_each_schedule():
+    assert prs_switch_epochs("linear", 4, 3) == [4, 2, 0]
+    assert prs_switch_epochs("linear", 10, 10) == [10, 9, 8, 7, 6, 4, 3, 2, 1, 0]
+    assert prs_switch_epochs("uniform", 4, 3) == [4, 4, 4]
+    assert prs_switch_epochs("never", 4, 3) == [None, None, None]
+    assert prs_switch_epochs("immediate", 4, 3) == [0, 0, 0]
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        PRSCallback("cosine", 3)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"num_attention_heads": 4, "hidden_size": 144}, r"must equal kernel_size\*\*2"),
+        ({"kernel_size": 2}, "kernel_size must be a positive odd integer"),
+        ({"num_reparameterizable_layers": 5}, "num_reparameterizable_layers must be an integer in"),
+        ({"num_reparameterizable_layers": 4}, "pooling='cls' needs num_reparameterizable_layers"),
+        ({"attention_layers": [3]}, r"attention_layers \[3\] are not reparameterizable"),
+    ],
+)
+def test_invalid_prs_configs(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        PRSViTConfig.from_preset("micro-patch4-32", **overrides)
+
+
+def trainer_args(cifar10_path, output_dir, *extra: str) -> tuple:
+    return parse_args(
+        [
+            "--dataset", str(cifar10_path),
+            "--model_type", "prs_vit",
+            "--preset", "micro-patch4-32",
+            "--config_overrides", "hidden_size=72,intermediate_size=144",
+            "--schedule", "linear",
+            "--conv_epochs", "2",
+            "--train_fraction", "0.004",
+            "--max_eval_samples", "100",
+            "--num_train_epochs", "4",
+            "--per_device_train_batch_size", "50",
+            "--learning_rate", "1e-3",
+            "--output_dir", str(output_dir),
+            "--report_to", "none",
+            "--seed", "0",
+            "--dataloader_pin_memory", "false",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
+def switches(trainer) -> dict[int, int]:
+    return {
+        e["prs_switched_layer"]: e["prs_switch_epoch"] for e in trainer.state.log_history if "prs_switch_epoch" in e
+    }
+
+
+class StopAfterEpoch(TrainerCallback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if round(state.epoch) == self.epoch:
+            control.should_training_stop = True
+
+
+def test_schedule_switches_each_layer_at_its_epoch_and_resumes_exactly(cifar10_path, tmp_path):
+    uninterrupted = build_trainer(*trainer_args(cifar10_path, tmp_path / "a", "--save_strategy", "no"))
+    uninterrupted.train()
+    # linear, E = 2, three layers: layer 2 at epoch 0, layer 1 at epoch 1, layer 0 at epoch 2.
+    assert switches(uninterrupted) == {2: 0, 1: 1, 0: 2}
+    assert uninterrupted.model.layer_modes == ["attention"] * 3
+
+    stopped = build_trainer(*trainer_args(cifar10_path, tmp_path / "b", "--save_strategy", "epoch"))
+    stopped.add_callback(StopAfterEpoch(2))  # after epochs 0 and 1: layer 0 is still a convolution
+    stopped.train()
+    assert stopped.model.layer_modes == ["convolution", "attention", "attention"]
+    checkpoint = max((tmp_path / "b").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+
+    resumed = build_trainer(*trainer_args(cifar10_path, tmp_path / "b", "--save_strategy", "no"))
+    assert resumed.model.layer_modes == ["convolution"] * 3
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert switches(resumed) == {2: 0, 1: 1, 0: 2}
+    assert sum("prs_switch_epoch" in entry for entry in resumed.state.log_history) == 3
+    final = dict(uninterrupted.model.named_parameters())
+    for name, parameter in resumed.model.named_parameters():
+        torch.testing.assert_close(parameter, final[name], atol=0, rtol=0, msg=name)
