@@ -8,13 +8,10 @@ alone, and a training step (forward + backward + AdamW) of IsoTransformer preset
 """
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from transformers import ViTConfig, ViTForImageClassification
+from timing import images_per_second, interleaved_medians, training_step_fn, vit_twin
 
 from inductive_zoo import IsoTransformerConfig, IsoTransformerForImageClassification
 from inductive_zoo.data import (
@@ -27,44 +24,6 @@ from inductive_zoo.data import (
 )
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10"
-
-
-def images_per_second(step: Callable[[], None], batch_size: int, steps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return batch_size * steps / (time.perf_counter() - start)
-
-
-def training_step_fn(model: torch.nn.Module, batch_size: int, image_size: int = 32) -> Callable[[], None]:
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    pixels = torch.randn(batch_size, 3, image_size, image_size)
-    labels = torch.randint(0, 10, (batch_size,))
-    model.train()
-
-    def step() -> None:
-        loss = model(pixel_values=pixels, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
-def vit_twin(config: IsoTransformerConfig) -> ViTForImageClassification:
-    return ViTForImageClassification(
-        ViTConfig(
-            image_size=config.image_size,
-            patch_size=config.patch_size,
-            hidden_size=config.hidden_size,
-            num_hidden_layers=config.num_hidden_layers,
-            num_attention_heads=config.num_attention_heads,
-            intermediate_size=config.intermediate_size,
-            num_labels=config.num_labels,
-        )
-    )
 
 
 def main() -> None:
@@ -104,12 +63,7 @@ def main() -> None:
             f"train IsoTransformer {preset}": training_step_fn(IsoTransformerForImageClassification(config), batch),
             f"train transformers ViT {preset}": training_step_fn(vit_twin(config), batch),
         }
-        # Interleaved rounds, median per model: whichever runs first would otherwise pay for the warm-up.
-        rates: dict[str, list[float]] = {name: [] for name in steps}
-        for _ in range(args.rounds):
-            for name, step in steps.items():
-                rates[name].append(images_per_second(step, args.batch_size, args.train_steps))
-        rows += [(name, statistics.median(values)) for name, values in rates.items()]
+        rows += list(interleaved_medians(steps, batch, args.train_steps, args.rounds).items())
 
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, {args.dataset}\n")
     print(f"| {'what':<44} | {'images/s':>10} | {'data / this':>11} |")

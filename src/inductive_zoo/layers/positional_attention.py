@@ -50,10 +50,16 @@ class GatedPositionalSelfAttention(nn.Module):
 
     Reads `hidden_size`, `num_attention_heads`, `qkv_bias`, `attention_probs_dropout_prob` from the config.
     Works on patch tokens only (no class token), at any grid size: the position features follow `grid_size`.
+
+    Since both parts are row-stochastic, `A_h V_h = (1 - g_h) SDPA(Q_h, K_h, V_h) + g_h P_h V_h` (the reference's
+    renormalisation is the identity up to rounding): by default the content part runs in
+    `scaled_dot_product_attention` and no `B x H x N x N` matrix is formed. The explicit path (the attention maps
+    are returned) runs for `output_attentions`, `attn_implementation="eager"` and attention dropout in training.
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__()
+        self.config = config
         self.num_heads = config.num_attention_heads
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scale = self.head_dim**-0.5
@@ -63,6 +69,7 @@ class GatedPositionalSelfAttention(nn.Module):
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.pos_proj = nn.Linear(3, self.num_heads)
         self.gating_param = nn.Parameter(torch.ones(self.num_heads))
+        self.position_features_cache: dict[tuple, torch.Tensor] = {}
 
     def local_position_weight(self, locality_strength: float) -> torch.Tensor:
         """`pos_proj.weight` making each head a convolution tap: rows `alpha * (2 dx_h, 2 dy_h, -1)` (ConViT sec. 3)."""
@@ -71,16 +78,24 @@ class GatedPositionalSelfAttention(nn.Module):
 
     def positional_attention(self, grid_size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         """`softmax_k(v_h^T r_qk)` of shape `(1, heads, N, N)`: the same for every image of the batch."""
-        features = relative_position_features(grid_size).to(self.pos_proj.weight.device, dtype)
+        key = (grid_size, self.pos_proj.weight.device, dtype)
+        if key not in self.position_features_cache:
+            self.position_features_cache[key] = relative_position_features(grid_size).to(key[1], dtype)
+        features = self.position_features_cache[key]
         scores = self.pos_proj(features).permute(2, 0, 1)
         return scores.softmax(dim=-1).unsqueeze(0)
 
-    def attention(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> torch.Tensor:
+    def query_key(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         batch_size, seq_len, _ = hidden_states.shape
         if seq_len != grid_size[0] * grid_size[1]:
             raise ValueError(f"GPSA works on the {grid_size} patch grid only, got {seq_len} tokens")
         qk = self.qk(hidden_states).reshape(batch_size, seq_len, 2, self.num_heads, self.head_dim)
         query, key = qk.permute(2, 0, 3, 1, 4).unbind(0)
+        return query, key
+
+    def attention(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> torch.Tensor:
+        """The explicit `(B, heads, N, N)` GPSA attention (ConViT, eq. 5, renormalised over keys)."""
+        query, key = self.query_key(hidden_states, grid_size)
         content = torch.softmax((query * self.scale) @ key.transpose(-2, -1), dim=-1)
         gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1)
         attention = (1.0 - gate) * content + gate * self.positional_attention(grid_size, content.dtype)
@@ -90,8 +105,21 @@ class GatedPositionalSelfAttention(nn.Module):
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch_size, seq_len, hidden_size = hidden_states.shape
-        attention = self.attention(hidden_states, grid_size)
         value = self.v(hidden_states).reshape(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
-        dropped = F.dropout(attention, self.attention_dropout, self.training)
-        context = (dropped @ value).transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
-        return self.proj(context), attention if output_attentions else None
+        explicit = (
+            output_attentions
+            or self.config._attn_implementation == "eager"
+            or (self.training and self.attention_dropout > 0)
+        )
+        attention = None
+        if explicit:
+            attention = self.attention(hidden_states, grid_size)
+            context = F.dropout(attention, self.attention_dropout, self.training) @ value
+        else:
+            query, key = self.query_key(hidden_states, grid_size)
+            gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1).to(value.dtype)
+            content = F.scaled_dot_product_attention(query, key, value)
+            positional = self.positional_attention(grid_size, value.dtype) @ value
+            context = (1.0 - gate) * content + gate * positional
+        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+        return self.proj(context), attention

@@ -19,7 +19,7 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
 
     - Convolution mode: `out = sum_h shift_{Delta_h}(X W_v^h) W_o^h + b`, head `h` reading the token at the kernel
       offset `Delta_h` (replicate padding at the border): a `k x k` convolution whose tap `h` is `W_v^h W_o^h`,
-      computed with shifts at the cost of the projections; no `N x N` attention is formed.
+      computed as one gather between the two projections; no `N x N` attention is formed.
     - Attention mode: GPSA (d'Ascoli et al. 2021) over the same heads.
 
     `switch_to_attention` sets the positional scores of head `h` to `-alpha ||delta - Delta_h||^2` with a large
@@ -36,6 +36,7 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
         self.layer_index = layer_index
         self.kernel_size = config.kernel_size
         self.offsets = [(int(dx), int(dy)) for dx, dy in kernel_offsets(self.num_heads)]
+        self.shift_index_cache: dict[tuple, torch.Tensor] = {}
         self.is_attention = layer_index in config.attention_layers
         self.register_buffer("attention_mode", torch.tensor(self.is_attention))
         self.register_load_state_dict_post_hook(ReparameterizableConvAttention.mode_loaded)
@@ -71,31 +72,24 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
         self.reset_positional_attention()
         self.set_mode(True)
 
-    def shift_heads(self, grid: torch.Tensor) -> torch.Tensor:
-        """Head `h`'s channels of `(B, C, H, W)` moved so that position `p` holds the value at `p + Delta_h`."""
-        pad = self.kernel_size // 2
-        padded = F.pad(grid, (pad, pad, pad, pad), mode="replicate")
-        height, width = grid.shape[-2:]
-        return torch.cat(
-            [
-                padded[:, head * self.head_dim : (head + 1) * self.head_dim, pad + dy : pad + dy + height, pad + dx :][
-                    ..., :width
-                ]
-                for head, (dx, dy) in enumerate(self.offsets)
-            ],
-            dim=1,
-        )
+    def shift_index(self, grid_size: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """`(N, heads)` index of the token head `h` reads at each query: `q + Delta_h`, clamped to the grid."""
+        key = (grid_size, device)
+        if key not in self.shift_index_cache:
+            rows, cols = torch.meshgrid(
+                torch.arange(grid_size[0], device=device), torch.arange(grid_size[1], device=device), indexing="ij"
+            )
+            columns = [
+                ((rows + dy).clamp(0, grid_size[0] - 1) * grid_size[1] + (cols + dx).clamp(0, grid_size[1] - 1))
+                for dx, dy in self.offsets
+            ]
+            self.shift_index_cache[key] = torch.stack([column.reshape(-1) for column in columns], dim=1)
+        return self.shift_index_cache[key]
 
     def convolution_attention(self, grid_size: tuple[int, int], device: torch.device) -> torch.Tensor:
         """The `(1, heads, N, N)` one-hot attention that convolution mode computes (for `output_attentions`)."""
-        rows, cols = torch.meshgrid(
-            torch.arange(grid_size[0], device=device), torch.arange(grid_size[1], device=device), indexing="ij"
-        )
-        maps = []
-        for dx, dy in self.offsets:
-            keys = (rows + dy).clamp(0, grid_size[0] - 1) * grid_size[1] + (cols + dx).clamp(0, grid_size[1] - 1)
-            maps.append(F.one_hot(keys.reshape(-1), grid_size[0] * grid_size[1]))
-        return torch.stack(maps).unsqueeze(0).float()
+        index = self.shift_index(grid_size, device)
+        return F.one_hot(index.t(), grid_size[0] * grid_size[1]).unsqueeze(0).float()
 
     def forward(
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
@@ -105,8 +99,11 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
         batch_size, seq_len, channels = hidden_states.shape
         if seq_len != grid_size[0] * grid_size[1]:
             raise ValueError(f"convolution mode works on the {grid_size} patch grid only, got {seq_len} tokens")
-        value = self.v(hidden_states).transpose(1, 2).reshape(batch_size, channels, *grid_size)
-        output = self.proj(self.shift_heads(value).flatten(2).transpose(1, 2))
+        # One gather moves every head's values by its offset: cost O(N C), the same as a shift.
+        value = self.v(hidden_states).reshape(batch_size, seq_len, self.num_heads, self.head_dim)
+        index = self.shift_index(grid_size, hidden_states.device)
+        index = index.view(1, seq_len, self.num_heads, 1).expand(batch_size, -1, -1, self.head_dim)
+        output = self.proj(torch.gather(value, 1, index).reshape(batch_size, seq_len, channels))
         attention = None
         if output_attentions:
             attention = self.convolution_attention(grid_size, hidden_states.device).to(output.dtype)

@@ -1,0 +1,89 @@
+"""PRS-ViT in convolution mode vs attention mode, next to ConViT, IsoTransformer and transformers' ViT.
+
+    python benchmarks/prs_throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3]
+
+All models share the preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size; ConViT's GPSA
+blocks are as many as PRS-ViT's reparameterizable ones. Prints training (forward + backward + AdamW) and inference
+images/s with ratios to transformers' `ViTForImageClassification`, medians of interleaved rounds.
+"""
+
+import argparse
+import copy
+
+import torch
+from timing import inference_step_fn, interleaved_medians, training_step_fn, vit_twin
+
+from inductive_zoo import (
+    ConViTConfig,
+    ConViTForImageClassification,
+    IsoTransformerConfig,
+    IsoTransformerForImageClassification,
+    PRSViTConfig,
+    PRSViTForImageClassification,
+)
+
+
+def models(preset: str) -> dict[str, torch.nn.Module]:
+    prs_config = PRSViTConfig.from_preset(preset, num_labels=10)
+    shared = {
+        key: getattr(prs_config, key)
+        for key in ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "intermediate_size")
+    }
+    reparameterizable = prs_config.num_reparameterizable_layers
+    # Separate configs: reparameterize() records the switched layers in the model's config.
+    attention = PRSViTForImageClassification(copy.deepcopy(prs_config))
+    attention.reparameterize(range(reparameterizable))
+    return {
+        "PRS-ViT, convolution mode": PRSViTForImageClassification(copy.deepcopy(prs_config)),
+        "PRS-ViT, attention mode": attention,
+        "ConViT": ConViTForImageClassification(
+            ConViTConfig(**shared, num_attention_heads=9, local_up_to_layer=reparameterizable, num_labels=10)
+        ),
+        "IsoTransformer": IsoTransformerForImageClassification(
+            IsoTransformerConfig(**shared, num_attention_heads=9, num_labels=10)
+        ),
+        "transformers ViT": vit_twin(prs_config),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="micro-patch4-32")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per model and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    candidates = models(args.preset)
+    image_size = next(iter(candidates.values())).config.image_size
+    train = interleaved_medians(
+        {name: training_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
+        args.batch_size,
+        args.steps,
+        args.rounds,
+    )
+    infer = interleaved_medians(
+        {name: inference_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
+        args.batch_size,
+        args.steps,
+        args.rounds,
+    )
+    device = "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    print(f"\n{args.preset}, batch {args.batch_size}, torch {torch.__version__}, {device}, "
+          f"{torch.get_num_threads()} threads\n")  # fmt: skip
+    print(f"| {'model':<27} | {'train img/s':>11} | {'vs ViT':>6} | {'infer img/s':>11} | {'vs ViT':>6} |")
+    print(f"|{'-' * 29}|{'-' * 13}|{'-' * 8}|{'-' * 13}|{'-' * 8}|")
+    for name in candidates:
+        print(
+            f"| {name:<27} | {train[name]:>11.0f} | {train[name] / train['transformers ViT']:>6.2f} "
+            f"| {infer[name]:>11.0f} | {infer[name] / infer['transformers ViT']:>6.2f} |"
+        )
+    conv, attention = "PRS-ViT, convolution mode", "PRS-ViT, attention mode"
+    print(
+        f"\nconvolution mode / attention mode: training {train[conv] / train[attention]:.2f}x, "
+        f"inference {infer[conv] / infer[attention]:.2f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

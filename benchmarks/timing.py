@@ -1,0 +1,75 @@
+"""Timing helpers shared by the benchmark scripts (run as `python benchmarks/<script>.py`)."""
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from transformers import ViTConfig, ViTForImageClassification
+
+
+def images_per_second(step: Callable[[], None], batch_size: int, steps: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return batch_size * steps / (time.perf_counter() - start)
+
+
+def training_step_fn(model: torch.nn.Module, batch_size: int, image_size: int = 32) -> Callable[[], None]:
+    """One forward + backward + AdamW step on a fixed random batch."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    pixels = torch.randn(batch_size, 3, image_size, image_size)
+    labels = torch.randint(0, 10, (batch_size,))
+    model.train()
+
+    def step() -> None:
+        loss = model(pixel_values=pixels, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def inference_step_fn(model: torch.nn.Module, batch_size: int, image_size: int = 32) -> Callable[[], None]:
+    pixels = torch.randn(batch_size, 3, image_size, image_size)
+    model.eval()
+
+    def step() -> None:
+        with torch.inference_mode():
+            model(pixel_values=pixels)
+
+    return step
+
+
+def interleaved_medians(
+    steps: dict[str, Callable[[], None]], batch_size: int, steps_per_round: int, rounds: int
+) -> dict[str, float]:
+    """Images/s of each step, timed in interleaved rounds after one warm-up each; the median per step.
+
+    Interleaving spreads the machine's drift over all candidates: whichever ran first would otherwise pay for it.
+    """
+    for step in steps.values():
+        step()
+    rates: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            rates[name].append(images_per_second(step, batch_size, steps_per_round, warmup=0))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def vit_twin(config) -> ViTForImageClassification:
+    """transformers' ViT with the same image, patch, width, depth, heads and MLP size as one of our configs."""
+    return ViTForImageClassification(
+        ViTConfig(
+            image_size=config.image_size,
+            patch_size=config.patch_size,
+            hidden_size=config.hidden_size,
+            num_hidden_layers=config.num_hidden_layers,
+            num_attention_heads=config.num_attention_heads,
+            intermediate_size=config.intermediate_size,
+            num_labels=config.num_labels,
+        )
+    )
