@@ -25,7 +25,8 @@ def kernel_offsets(num_heads: int) -> list[tuple[float, float]]:
 
     Head `h = i + k * j` looks at `dx = j - c`, `dy = i - c` with `c` the kernel centre (ConViT's ordering, so
     converted checkpoints keep their head order). For a non-square head count, the first `floor(sqrt(H))^2`
-    heads get offsets and the rest `(0, 0)` (ConViT leaves them unset as well).
+    heads get offsets and the rest `(0, 0)`, the query's own position (our choice: ConViT's reference code leaves
+    those rows of `pos_proj` at their random initialisation).
     """
     kernel = math.isqrt(num_heads)
     center = (kernel - 1) / 2
