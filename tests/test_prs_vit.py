@@ -217,3 +217,30 @@ def test_schedule_switches_each_layer_at_its_epoch_and_resumes_exactly(cifar10_p
     final = dict(uninterrupted.model.named_parameters())
     for name, parameter in resumed.model.named_parameters():
         torch.testing.assert_close(parameter, final[name], atol=0, rtol=0, msg=name)
+
+
+@pytest.mark.slow
+def test_schedule_under_torchrun_with_two_processes(cifar10_path, tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "training" / "run_image_classification.py"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script),
+        "--dataset", str(cifar10_path), "--model_type", "prs_vit", "--preset", "micro-patch4-32",
+        "--config_overrides", "hidden_size=72,intermediate_size=144", "--schedule", "linear", "--conv_epochs", "2",
+        "--train_fraction", "0.004", "--num_train_epochs", "3", "--per_device_train_batch_size", "25",
+        "--max_eval_samples", "100", "--output_dir", str(tmp_path), "--do_train", "--report_to", "none",
+        "--save_strategy", "no", "--dataloader_pin_memory", "false", "--use_cpu", "--ddp_backend", "gloo",
+    ]  # fmt: skip
+    subprocess.run(command, check=True, cwd=tmp_path, timeout=600)
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    # 200 images, 2 processes x 25 per step: 4 steps per epoch, so the batches really are sharded.
+    assert state["global_step"] == 12
+    log = state["log_history"]
+    switched = {e["prs_switched_layer"]: (e["prs_switch_epoch"], e["step"]) for e in log if "prs_switch_epoch" in e}
+    assert switched == {2: (0, 0), 1: (1, 4), 0: (2, 8)}
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["attention_layers"] == [0, 1, 2]
