@@ -5,7 +5,9 @@ Importing the package registers every variant with transformers' Auto classes.
 
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
 
+from .models.cada_resnet import CADAResNetConfig, CADAResNetForImageClassification, CADAResNetModel
 from .models.convit import ConViTConfig, ConViTForImageClassification, ConViTModel
+from .models.ibit import IBiTConfig, IBiTForImageClassification, IBiTModel
 from .models.isotropic import (
     IsoConvNetConfig,
     IsoConvNetForImageClassification,
@@ -30,6 +32,8 @@ VARIANTS = (
     (IsoConvNetConfig, IsoConvNetModel, IsoConvNetForImageClassification),
     (ConViTConfig, ConViTModel, ConViTForImageClassification),
     (PRSViTConfig, PRSViTModel, PRSViTForImageClassification),
+    (IBiTConfig, IBiTModel, IBiTForImageClassification),
+    (CADAResNetConfig, CADAResNetModel, CADAResNetForImageClassification),
 )
 
 for _config, _model, _classifier in VARIANTS:
@@ -39,9 +43,15 @@ for _config, _model, _classifier in VARIANTS:
 
 __all__ = [
     "VARIANTS",
+    "CADAResNetConfig",
+    "CADAResNetForImageClassification",
+    "CADAResNetModel",
     "ConViTConfig",
     "ConViTForImageClassification",
     "ConViTModel",
+    "IBiTConfig",
+    "IBiTForImageClassification",
+    "IBiTModel",
     "IsoConvNetConfig",
     "IsoConvNetForImageClassification",
     "IsoConvNetModel",

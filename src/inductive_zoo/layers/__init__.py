@@ -2,6 +2,7 @@
 
 from .attention import MultiHeadSelfAttention
 from .block import ResidualBlock
+from .cada import ContextAwareDecomposedAttention
 from .drop_path import DropPath
 from .embeddings import ImageTokenEmbeddings
 from .mlp import Mlp
@@ -10,6 +11,7 @@ from .position_embedding import PositionEmbedding, sincos_2d_position_embedding
 from .positional_attention import GatedPositionalSelfAttention, kernel_offsets, relative_position_features
 
 __all__ = [
+    "ContextAwareDecomposedAttention",
     "DropPath",
     "GatedPositionalSelfAttention",
     "ImageTokenEmbeddings",

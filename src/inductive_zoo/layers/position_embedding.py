@@ -1,5 +1,7 @@
 """Position embeddings for a patch grid: none, learned, or fixed 2-D sine-cosine; all follow other image sizes."""
 
+import math
+
 import torch
 from torch import nn
 
@@ -25,6 +27,18 @@ def sincos_2d_position_embedding(
     return torch.cat([y.sin(), y.cos(), x.sin(), x.cos()], dim=1)
 
 
+def sequence_sincos_position_embedding(sequence_length: int, hidden_size: int) -> torch.Tensor:
+    """Fixed 1-D sine-cosine embedding over a whole token sequence, shape `(sequence_length, hidden_size)`.
+
+    IBiT's reference code (`PositionalEncodingAdd`, Giri 2025): positions `0..L-1` (the class token is position 0),
+    frequencies `exp(-linspace(0, ceil(ln L), hidden_size / 2))`, `[sin | cos]`.
+    """
+    positions = torch.arange(sequence_length, dtype=torch.float32).view(-1, 1)
+    frequencies = torch.exp(-torch.linspace(0, math.ceil(math.log(sequence_length)), hidden_size // 2)).view(1, -1)
+    angles = positions @ frequencies
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
 class PositionEmbedding(nn.Module):
     """Adds position information to `num_prefix_tokens` prefix tokens followed by a raster of patch tokens.
 
@@ -32,8 +46,9 @@ class PositionEmbedding(nn.Module):
     - `"learned"`: a free parameter per position, as ViT; for other grids the patch part is resized bicubically
       (as transformers' `ViTEmbeddings.interpolate_pos_encoding`).
     - `"sincos"`: fixed 2-D sine-cosine, recomputed exactly for other grids; prefix tokens get no position.
+    - `"sequence_sincos"`: fixed 1-D sine-cosine over the whole sequence, prefix tokens first (IBiT's reference).
 
-    The sine-cosine table is a non-persistent buffer: it is derived from the config, never stored in checkpoints.
+    The sine-cosine tables are non-persistent buffers: derived from the config, never stored in checkpoints.
     """
 
     def __init__(self, kind: str, hidden_size: int, grid_size: tuple[int, int], num_prefix_tokens: int) -> None:
@@ -45,10 +60,13 @@ class PositionEmbedding(nn.Module):
         num_positions = grid_size[0] * grid_size[1]
         if kind == "learned":
             self.weight = nn.Parameter(torch.zeros(1, num_prefix_tokens + num_positions, hidden_size))
-        elif kind == "sincos":
+        elif kind in ("sincos", "sequence_sincos"):
             self.register_buffer("table", self.sincos_table(grid_size), persistent=False)
 
     def sincos_table(self, grid_size: tuple[int, int]) -> torch.Tensor:
+        if self.kind == "sequence_sincos":
+            length = self.num_prefix_tokens + grid_size[0] * grid_size[1]
+            return sequence_sincos_position_embedding(length, self.hidden_size).unsqueeze(0)
         table = sincos_2d_position_embedding(grid_size, self.hidden_size)
         prefix = table.new_zeros(self.num_prefix_tokens, self.hidden_size)
         return torch.cat([prefix, table]).unsqueeze(0)
@@ -57,7 +75,7 @@ class PositionEmbedding(nn.Module):
         """The `(1, prefix + grid_h * grid_w, hidden_size)` embedding for a grid, resized when it differs."""
         if self.kind == "none":
             return None
-        if self.kind == "sincos":
+        if self.kind in ("sincos", "sequence_sincos"):
             if grid_size == self.grid_size:
                 return self.table
             return self.sincos_table(grid_size).to(self.table)

@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
-POSITION_EMBEDDINGS = ("none", "learned", "sincos")
+POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
 POOLINGS = ("cls", "mean")
 
@@ -55,9 +55,11 @@ class IsotropicConfig(PreTrainedConfig):
         drop_path_rate: stochastic depth rate, growing linearly from 0 at the first block to this at the last.
         layer_norm_eps: epsilon of every LayerNorm.
         initializer_range: standard deviation of the truncated-normal initialisation of weights and tokens.
-        position_embedding: inductive-bias switch: `"none"`, `"learned"` (ViT) or `"sincos"` (fixed 2-D).
+        position_embedding: inductive-bias switch: `"none"`, `"learned"` (ViT), `"sincos"` (fixed 2-D) or
+            `"sequence_sincos"` (fixed 1-D over the token sequence, class token included, as IBiT's reference code).
         patch_embedding: inductive-bias switch: `"linear"` (ViT) or `"conv_stem"` (overlapping 3x3 convolutions).
         pooling: inductive-bias switch: `"cls"` (a class token, ViT) or `"mean"` (average of patch tokens).
+        final_norm: LayerNorm after the last block (every preset; IBiT's reference code has none).
     """
 
     model_type = "isotropic"
@@ -77,6 +79,7 @@ class IsotropicConfig(PreTrainedConfig):
     position_embedding: str = "learned"
     patch_embedding: str = "linear"
     pooling: str = "cls"
+    final_norm: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
         self.check_choice("position_embedding", POSITION_EMBEDDINGS)
@@ -98,6 +101,10 @@ class IsotropicConfig(PreTrainedConfig):
         if self.patch_embedding == "conv_stem" and (self.patch_size < 2 or not math.log2(self.patch_size).is_integer()):
             raise ValueError(
                 f"patch_embedding='conv_stem' needs patch_size to be a power of two >= 2, got {self.patch_size}"
+            )
+        if self.position_embedding == "sequence_sincos" and self.hidden_size % 2:
+            raise ValueError(
+                f"position_embedding='sequence_sincos' needs an even hidden_size, got hidden_size={self.hidden_size}"
             )
         if self.position_embedding == "sincos" and self.hidden_size % 4:
             raise ValueError(

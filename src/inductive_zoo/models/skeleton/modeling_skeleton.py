@@ -7,6 +7,7 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from ...layers import ImageTokenEmbeddings, PositionEmbedding, ResidualBlock
+from ..classification import classification_loss
 from .configuration_skeleton import IsotropicConfig
 
 
@@ -42,7 +43,7 @@ class IsotropicPreTrainedModel(PreTrainedModel):
         elif isinstance(module, PositionEmbedding):
             if module.kind == "learned":
                 init.trunc_normal_(module.weight, mean=0.0, std=std)
-            elif module.kind == "sincos":
+            elif module.kind in ("sincos", "sequence_sincos"):
                 init.copy_(module.table, module.sincos_table(module.grid_size))
         else:
             super()._init_weights(module)
@@ -60,6 +61,7 @@ class IsotropicModel(IsotropicPreTrainedModel):
     """
 
     token_mixer_class: type[nn.Module]
+    block_class: type[ResidualBlock] = ResidualBlock
 
     def __init__(self, config: IsotropicConfig, use_mask_token: bool = False) -> None:
         super().__init__(config)
@@ -69,10 +71,10 @@ class IsotropicModel(IsotropicPreTrainedModel):
         )
         rates = torch.linspace(0.0, config.drop_path_rate, config.num_hidden_layers).tolist()
         self.layers = nn.ModuleList(
-            ResidualBlock(config, self.build_token_mixer(config, index), drop_path=rate)
+            self.block_class(config, self.build_token_mixer(config, index), drop_path=rate)
             for index, rate in enumerate(rates)
         )
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else nn.Identity()
         self.post_init()
 
     def build_token_mixer(self, config: IsotropicConfig, layer_index: int) -> nn.Module:
@@ -172,16 +174,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
         logits = self.forward_head(outputs.pooler_output)
         loss = None
         if labels is not None:
-            labels = labels.to(logits.device)
-            single_label = self.config.problem_type in (None, "single_label_classification") and self.num_labels > 1
-            if single_label and labels.dtype in (torch.long, torch.int) and labels.numel():
-                low, high = int(labels.min()), int(labels.max())
-                if low < 0 or high >= self.num_labels:
-                    raise ValueError(
-                        f"label ids must be in [0, {self.num_labels}) (config.num_labels), "
-                        f"got values in [{low}, {high}]"
-                    )
-            loss = self.loss_function(labels, logits, self.config, **loss_kwargs)
+            loss = classification_loss(logits, labels, self.config, self.loss_function, **loss_kwargs)
         output = ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

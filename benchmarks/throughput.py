@@ -1,10 +1,12 @@
-"""PRS-ViT in convolution mode vs attention mode, next to ConViT, IsoTransformer and transformers' ViT.
+"""Throughput of every token-based variant of the zoo next to transformers' ViT, in one run.
 
-    python benchmarks/prs_throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3]
+    python benchmarks/throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3]
 
-All models share the preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size; ConViT's GPSA
-blocks are as many as PRS-ViT's reparameterizable ones. Prints training (forward + backward + AdamW) and inference
-images/s with ratios to transformers' `ViTForImageClassification`, medians of interleaved rounds.
+All models share the PRS-ViT preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size; ConViT's
+GPSA blocks are as many as PRS-ViT's reparameterizable ones. Prints training (forward + backward + AdamW) and
+inference images/s with ratios to transformers' `ViTForImageClassification`, medians of interleaved rounds, and
+PRS-ViT's convolution mode against its attention mode. (CADA-ResNet, a CNN, has its own benchmark against a plain
+ResNet: `benchmarks/cada_throughput.py`.)
 """
 
 import argparse
@@ -16,11 +18,16 @@ from timing import inference_step_fn, interleaved_medians, training_step_fn, vit
 from inductive_zoo import (
     ConViTConfig,
     ConViTForImageClassification,
+    IsoConvNetConfig,
+    IsoConvNetForImageClassification,
+    IsoMixerConfig,
+    IsoMixerForImageClassification,
     IsoTransformerConfig,
     IsoTransformerForImageClassification,
     PRSViTConfig,
     PRSViTForImageClassification,
 )
+from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification
 
 
 def models(preset: str) -> dict[str, torch.nn.Module]:
@@ -42,6 +49,9 @@ def models(preset: str) -> dict[str, torch.nn.Module]:
         "IsoTransformer": IsoTransformerForImageClassification(
             IsoTransformerConfig(**shared, num_attention_heads=9, num_labels=10)
         ),
+        "IBiT": IBiTForImageClassification(IBiTConfig(**shared, num_attention_heads=9, num_labels=10)),
+        "IsoMixer": IsoMixerForImageClassification(IsoMixerConfig(**shared, num_labels=10)),
+        "IsoConvNet": IsoConvNetForImageClassification(IsoConvNetConfig(**shared, num_labels=10)),
         "transformers ViT": vit_twin(prs_config),
     }
 
@@ -80,8 +90,12 @@ def main() -> None:
         )
     conv, attention = "PRS-ViT, convolution mode", "PRS-ViT, attention mode"
     print(
-        f"\nconvolution mode / attention mode: training {train[conv] / train[attention]:.2f}x, "
+        f"\nPRS-ViT convolution mode / attention mode: training {train[conv] / train[attention]:.2f}x, "
         f"inference {infer[conv] / infer[attention]:.2f}x"
+    )
+    print(
+        f"IBiT / IsoTransformer: training {train['IBiT'] / train['IsoTransformer']:.2f}x, "
+        f"inference {infer['IBiT'] / infer['IsoTransformer']:.2f}x"
     )
 
 

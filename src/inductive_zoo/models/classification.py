@@ -1,0 +1,34 @@
+"""The loss of every image-classification head of the zoo, with one check of the label ids."""
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from transformers import PreTrainedConfig
+
+
+def classification_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    config: PreTrainedConfig,
+    loss_function: Callable[..., torch.Tensor],
+    **loss_kwargs: Any,
+) -> torch.Tensor:
+    """`loss_function(labels, logits, config, **loss_kwargs)` (a head's `self.loss_function`: transformers'
+    `ForSequenceClassificationLoss`, cross-entropy for single-label classification, as `config.problem_type` says).
+
+    For single-label classification, integer label ids outside `[0, config.num_labels)` raise `ValueError` here
+    instead of an index error (or a silent wrong loss) inside the cross-entropy. `loss_kwargs` carries what
+    `Trainer` passes, e.g. `num_items_in_batch`, so that the loss is normalised over the whole accumulated batch
+    under gradient accumulation.
+    """
+    labels = labels.to(logits.device)
+    num_labels = config.num_labels
+    single_label = config.problem_type in (None, "single_label_classification") and num_labels > 1
+    if single_label and labels.dtype in (torch.long, torch.int) and labels.numel():
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or high >= num_labels:
+            raise ValueError(
+                f"label ids must be in [0, {num_labels}) (config.num_labels), got values in [{low}, {high}]"
+            )
+    return loss_function(labels, logits, config, **loss_kwargs)

@@ -1,0 +1,131 @@
+"""IBiT (Giri 2025, "Utilizing Inductive Biases to Create a More Data Efficient Attention Mechanism")."""
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import initialization as init
+
+from ...layers import ResidualBlock
+from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from .configuration_ibit import IBiTConfig
+from .masks import MaskFit, fit_distance_mask, roll_index
+
+
+def mask_fit_for(config: IBiTConfig) -> MaskFit:
+    """The (cached) rank-r fit of the configured distance kernel over the configured patch grid."""
+    grid = config.image_size // config.patch_size
+    return fit_distance_mask(
+        (grid, grid),
+        int(config.pooling == "cls"),
+        config.mask_rank,
+        config.mask_kernel,
+        config.mask_kernel_scale,
+        config.mask_kernel_sigma,
+    )
+
+
+class LearnedMaskedSelfAttention(nn.Module):
+    """Learned masked self-attention, LMSA (Giri 2025; reference `IBiT/LMSA_layer.py`).
+
+    Per head `h`: `S = Q K^T / sqrt(d)`, `M = S * gather(A_h^T B_h, roll)` (element-wise, no softmax),
+    `A = M / (||M||_F + eps)` per image and head, `out = A V`; heads concatenated, output projection.
+    `mask_query_factors` (`A`, `(heads, r, L)`) and `mask_offset_factors` (`B`) hold the mask in relative layout
+    (see `masks.roll_index`). The mask is tied to the configured grid: other image sizes are refused.
+    Q, K, V come from one fused `qkv` projection (the reference has three; the converter concatenates them).
+    """
+
+    def __init__(self, config: IBiTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.epsilon = config.mask_epsilon
+        self.attention_dropout = config.attention_probs_dropout_prob
+        num_prefix = int(config.pooling == "cls")
+        self.sequence_length = config.num_patches + num_prefix
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        factors_shape = (self.num_heads, config.mask_rank, self.sequence_length)
+        self.mask_query_factors = nn.Parameter(torch.zeros(factors_shape))
+        self.mask_offset_factors = nn.Parameter(torch.zeros(factors_shape))
+        index = roll_index(config.num_patches, num_prefix, legacy_offset=config.legacy_mask_roll)
+        self.register_buffer("roll_index", index, persistent=False)
+
+    def mask(self) -> torch.Tensor:
+        """The `(heads, L, L)` masks in absolute layout."""
+        relative = self.mask_query_factors.transpose(-1, -2) @ self.mask_offset_factors
+        return torch.gather(relative, -1, self.roll_index.expand_as(relative))
+
+    def forward(
+        self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        batch_size, seq_len, hidden_size = hidden_states.shape
+        if seq_len != self.sequence_length:
+            raise ValueError(
+                f"IBiT's attention masks are built for {self.sequence_length} tokens (the configured image_size) but "
+                f"got {seq_len}; it cannot run at another image size"
+            )
+        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
+        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        masked = ((query * self.scale) @ key.transpose(-2, -1)) * self.mask()
+        norm = torch.linalg.matrix_norm(masked, keepdim=True)
+        attention = masked / (norm + self.epsilon)
+        context = F.dropout(attention, self.attention_dropout, self.training) @ value
+        output = self.proj(context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size))
+        if self.config.double_output_projection:
+            output = self.proj(output)
+        return output, attention if output_attentions else None
+
+
+class IBiTBlock(ResidualBlock):
+    """The shared pre-norm block, with IBiT's reference variants as switches: residuals from the normalised input
+    (`config.residual_from_normalized`) and stochastic depth on the attention branch only
+    (`config.drop_path_on_mlp=False`). With the defaults it is exactly `ResidualBlock`."""
+
+    def __init__(self, config: IBiTConfig, token_mixer: nn.Module, drop_path: float = 0.0) -> None:
+        super().__init__(config, token_mixer, drop_path)
+        self.residual_from_normalized = config.residual_from_normalized
+        self.drop_path_on_mlp = config.drop_path_on_mlp
+
+    def forward(
+        self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        normed = self.norm1(hidden_states)
+        mixed, attention = self.token_mixer(normed, grid_size=grid_size, output_attentions=output_attentions)
+        residual = normed if self.residual_from_normalized else hidden_states
+        hidden_states = residual + self.drop_path(self.dropout(mixed))
+        normed = self.norm2(hidden_states)
+        residual = normed if self.residual_from_normalized else hidden_states
+        update = self.dropout(self.mlp(normed))
+        return residual + (self.drop_path(update) if self.drop_path_on_mlp else update), attention
+
+
+class IBiTModel(IsotropicModel):
+    """IBiT backbone: LMSA blocks on the isotropic skeleton. A fresh model starts with every head's mask fitted to
+    the distance kernel (convolution-like); `output_attentions` returns the normalised masked attention maps."""
+
+    config_class = IBiTConfig
+    token_mixer_class = LearnedMaskedSelfAttention
+    block_class = IBiTBlock
+    _no_split_modules = ["ImageTokenEmbeddings", "IBiTBlock"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, LearnedMaskedSelfAttention):
+            fit = mask_fit_for(self.config)
+            shape = module.mask_query_factors.shape
+            init.copy_(module.mask_query_factors, fit.query_factors.expand(shape))
+            init.copy_(module.mask_offset_factors, fit.offset_factors.expand(shape))
+            num_prefix = int(self.config.pooling == "cls")
+            index = roll_index(self.config.num_patches, num_prefix, legacy_offset=self.config.legacy_mask_roll)
+            init.copy_(module.roll_index, index)
+
+
+class IBiTForImageClassification(IsotropicForImageClassification):
+    """`IBiTModel` with a linear classifier on the class token."""
+
+    config_class = IBiTConfig
+    backbone_class = IBiTModel
+    _no_split_modules = ["ImageTokenEmbeddings", "IBiTBlock"]
