@@ -11,7 +11,7 @@ Every model has the preset's stem, depths and widths; only the layer at the bott
 import argparse
 
 import torch
-from timing import inference_step_fn, interleaved_medians, training_step_fn
+from timing import print_throughput_table, training_and_inference_rates
 
 from inductive_zoo import CADAResNetConfig, CADAResNetForImageClassification
 
@@ -39,30 +39,17 @@ def main() -> None:
     torch.manual_seed(0)
     candidates = models(args.preset)
     image_size = candidates[PLAIN].config.image_size
-    train = interleaved_medians(
-        {name: training_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
-        args.batch_size,
-        args.steps,
-        args.rounds,
+    train, infer = training_and_inference_rates(candidates, args.batch_size, args.steps, args.rounds, image_size)
+    print_throughput_table(
+        train,
+        infer,
+        PLAIN,
+        title=f"{args.preset}, batch {args.batch_size}",
+        ratio_label="vs plain",
+        name_width=23,
+        decimals=1,
+        params=candidates,
     )
-    infer = interleaved_medians(
-        {name: inference_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
-        args.batch_size,
-        args.steps,
-        args.rounds,
-    )
-    device = "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    print(f"\n{args.preset}, batch {args.batch_size}, torch {torch.__version__}, {device}, "
-          f"{torch.get_num_threads()} threads\n")  # fmt: skip
-    columns = ("params", "train img/s", "vs plain", "infer img/s", "vs plain")
-    print(f"| {'model':<23} | " + " | ".join(columns) + " |")
-    print(f"|{'-' * 25}|" + "|".join("-" * (len(column) + 2) for column in columns) + "|")
-    for name, model in candidates.items():
-        params = f"{sum(p.numel() for p in model.parameters()) / 1e6:.1f}M"
-        print(
-            f"| {name:<23} | {params:>6} | {train[name]:>11.1f} | {train[name] / train[PLAIN]:>8.2f} "
-            f"| {infer[name]:>11.1f} | {infer[name] / infer[PLAIN]:>8.2f} |"
-        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import argparse
 import copy
 
 import torch
-from timing import inference_step_fn, interleaved_medians, training_step_fn, vit_twin
+from timing import print_throughput_table, training_and_inference_rates, vit_twin
 
 from inductive_zoo import (
     ConViTConfig,
@@ -66,28 +66,15 @@ def main() -> None:
     torch.manual_seed(0)
     candidates = models(args.preset)
     image_size = next(iter(candidates.values())).config.image_size
-    train = interleaved_medians(
-        {name: training_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
-        args.batch_size,
-        args.steps,
-        args.rounds,
+    train, infer = training_and_inference_rates(candidates, args.batch_size, args.steps, args.rounds, image_size)
+    print_throughput_table(
+        train,
+        infer,
+        "transformers ViT",
+        title=f"{args.preset}, batch {args.batch_size}",
+        ratio_label="vs ViT",
+        name_width=27,
     )
-    infer = interleaved_medians(
-        {name: inference_step_fn(model, args.batch_size, image_size) for name, model in candidates.items()},
-        args.batch_size,
-        args.steps,
-        args.rounds,
-    )
-    device = "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
-    print(f"\n{args.preset}, batch {args.batch_size}, torch {torch.__version__}, {device}, "
-          f"{torch.get_num_threads()} threads\n")  # fmt: skip
-    print(f"| {'model':<27} | {'train img/s':>11} | {'vs ViT':>6} | {'infer img/s':>11} | {'vs ViT':>6} |")
-    print(f"|{'-' * 29}|{'-' * 13}|{'-' * 8}|{'-' * 13}|{'-' * 8}|")
-    for name in candidates:
-        print(
-            f"| {name:<27} | {train[name]:>11.0f} | {train[name] / train['transformers ViT']:>6.2f} "
-            f"| {infer[name]:>11.0f} | {infer[name] / infer['transformers ViT']:>6.2f} |"
-        )
     conv, attention = "PRS-ViT, convolution mode", "PRS-ViT, attention mode"
     print(
         f"\nPRS-ViT convolution mode / attention mode: training {train[conv] / train[attention]:.2f}x, "

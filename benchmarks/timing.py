@@ -2,7 +2,7 @@
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from transformers import ViTConfig, ViTForImageClassification
@@ -58,6 +58,59 @@ def interleaved_medians(
         for name, step in steps.items():
             rates[name].append(images_per_second(step, batch_size, steps_per_round, warmup=0))
     return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def training_and_inference_rates(
+    candidates: Mapping[str, torch.nn.Module], batch_size: int, steps: int, rounds: int, image_size: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Training (forward + backward + AdamW) and inference images/s of each model, each the median of `rounds`
+    interleaved rounds of `steps` steps (`interleaved_medians`)."""
+    train = interleaved_medians(
+        {name: training_step_fn(model, batch_size, image_size) for name, model in candidates.items()},
+        batch_size,
+        steps,
+        rounds,
+    )
+    infer = interleaved_medians(
+        {name: inference_step_fn(model, batch_size, image_size) for name, model in candidates.items()},
+        batch_size,
+        steps,
+        rounds,
+    )
+    return train, infer
+
+
+def print_throughput_table(
+    train: Mapping[str, float],
+    infer: Mapping[str, float],
+    baseline_name: str,
+    *,
+    title: str,
+    ratio_label: str,
+    name_width: int,
+    decimals: int = 0,
+    params: Mapping[str, torch.nn.Module] | None = None,
+) -> None:
+    """Prints `title` with the torch version, device and thread count, then a Markdown table: a row per model (in
+    the order of `train`), with its training and inference images/s (`decimals` decimals) and their ratios to
+    `baseline_name`'s in columns headed `ratio_label`; with `params`, a first column of parameter counts (millions).
+    """
+    device = "CPU" if not torch.cuda.is_available() else torch.cuda.get_device_name()
+    print(f"\n{title}, torch {torch.__version__}, {device}, {torch.get_num_threads()} threads\n")
+    columns = (("params",) if params is not None else ()) + ("train img/s", ratio_label, "infer img/s", ratio_label)
+
+    def row(first: str, cells: Sequence[str]) -> str:
+        """A table row: `first` left-aligned, each cell right-aligned to its column's heading."""
+        aligned = (f"{cell:>{len(column)}}" for cell, column in zip(cells, columns, strict=True))
+        return f"| {first:<{name_width}} | " + " | ".join(aligned) + " |"
+
+    print(row("model", columns))
+    print(f"|{'-' * (name_width + 2)}|" + "|".join("-" * (len(column) + 2) for column in columns) + "|")
+    for name in train:
+        cells = [f"{sum(p.numel() for p in params[name].parameters()) / 1e6:.1f}M"] if params is not None else []
+        for rates in (train, infer):
+            cells += [f"{rates[name]:.{decimals}f}", f"{rates[name] / rates[baseline_name]:.2f}"]
+        print(row(name, cells))
 
 
 def vit_twin(config) -> ViTForImageClassification:

@@ -16,15 +16,9 @@ a bare `convit.VisionTransformer` uses 1e-5. With `--check`, DIR is reloaded thr
 import argparse
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file
-from transformers import AutoModelForImageClassification
+from inductive_zoo.conversion import convert_convit_model, infer_convit_hyperparameters
+from inductive_zoo.conversion.common import load_checkpoint_file, print_conversion_summary, save_converted
 
-import inductive_zoo  # noqa: F401  (registers ConViT with the Auto classes)
-from inductive_zoo.conversion import convert_convit_model, infer_convit_hyperparameters, unwrap_convit_checkpoint
-from inductive_zoo.data import image_processor_for
-
-TOLERANCE = 1e-5
 # Hyperparameter overrides: (name, type, help).
 OVERRIDES = (
     ("img_size", int, "input image side (needed when the checkpoint has no pos_embed)"),
@@ -49,19 +43,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise SystemExit(f"no checkpoint file at {path}")
-    if path.suffix == ".safetensors":
-        checkpoint = load_file(str(path))
-    else:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    return dict(unwrap_convit_checkpoint(checkpoint))
-
-
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    state_dict = load_state_dict(args.checkpoint)
+    state_dict = load_checkpoint_file(args.checkpoint)
     print(f"read {len(state_dict)} tensors from {args.checkpoint}")
     inferred = infer_convit_hyperparameters(state_dict)
     print(f"inferred from the weights: {inferred}")
@@ -71,31 +55,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"note: --{name} {value} overrides the inferred {inferred[name]}")
     model = convert_convit_model(state_dict, layer_norm_eps=args.layer_norm_eps, **overrides)
     config = model.config
-    print(
-        f"converted to {type(model).__name__}: image {config.image_size}, patch {config.patch_size}, width "
-        f"{config.hidden_size}, {config.num_hidden_layers} blocks ({config.local_up_to_layer} GPSA), "
-        f"{config.num_attention_heads} heads, {config.num_labels} classes, LayerNorm eps {config.layer_norm_eps}, "
-        f"dtype {model.dtype}"
+    print_conversion_summary(
+        model,
+        f"{config.num_hidden_layers} blocks ({config.local_up_to_layer} GPSA), {config.num_attention_heads} heads, "
+        f"{config.num_labels} classes, LayerNorm eps {config.layer_norm_eps}",
     )
-
-    model.save_pretrained(args.output_dir)
-    try:
-        image_processor_for(config.image_size, config.num_channels).save_pretrained(args.output_dir)
-        saved = "model and image processor"
-    except ValueError as error:
-        saved = f"model (no image processor: {error})"
-    print(f"saved the {saved} to {args.output_dir}")
-
-    if args.check:
-        generator = torch.Generator().manual_seed(0)
-        size = (2, config.num_channels, config.image_size, config.image_size)
-        pixel_values = torch.randn(size, generator=generator).to(model.dtype)
-        reloaded = AutoModelForImageClassification.from_pretrained(args.output_dir).eval()
-        with torch.no_grad():
-            difference = (model(pixel_values).logits - reloaded(pixel_values).logits).abs().max().item()
-        print(f"reloaded {type(reloaded).__name__}: max abs logit difference {difference:.3e}")
-        if not difference <= TOLERANCE:
-            raise SystemExit(f"the reloaded model differs from the converted one by {difference:.3e}")
+    save_converted(model, args.output_dir, args.check)
 
 
 if __name__ == "__main__":

@@ -50,11 +50,19 @@ import torch
 from torch import nn
 
 from ..models.convit import ConViTConfig, ConViTForImageClassification
-
-# Prefixes that wrappers put before every key: DistributedDataParallel (`module.`) and others (`model.`).
-WRAPPER_PREFIXES = ("module.", "model.")
-# Entries of a training checkpoint holding the model's state dict, in order of preference (DeiT/ConViT's `main.py`).
-CHECKPOINT_ENTRIES = ("model", "state_dict", "model_ema")
+from .common import CHECKPOINT_ENTRIES as CHECKPOINT_ENTRIES
+from .common import WRAPPER_PREFIXES as WRAPPER_PREFIXES
+from .common import (
+    block_depth,
+    build_config,
+    load_converted_weights,
+    reference_weights,
+    required_tensor,
+    set_num_labels,
+    square_side,
+    strip_wrapper_prefixes,
+    unwrap_checkpoint,
+)
 
 _NON_BLOCK_KEYS = {
     "patch_embed.proj.weight": "backbone.embeddings.patch_embedding.projection.weight",
@@ -99,15 +107,6 @@ _DEFAULTS: dict[str, Any] = dict(
 )
 
 
-def _square_side(value: int | tuple[int, ...] | list[int], name: str) -> int:
-    if isinstance(value, int):
-        return value
-    sides = tuple(value)
-    if len(sides) != 2 or sides[0] != sides[1]:
-        raise ValueError(f"cannot convert a ConViT with {name}={value!r}: ConViTConfig supports only square {name}s")
-    return int(sides[0])
-
-
 def _mlp_hidden_size(embed_dim: int, mlp_ratio: float) -> int:
     """`int(embed_dim * mlp_ratio)` as the reference, robust to a ratio that was itself computed as `hidden / dim`."""
     product = embed_dim * mlp_ratio
@@ -150,8 +149,8 @@ def convit_config_from_reference(
         ValueError: the reference model cannot be represented: non-square images or patches, a `qk_scale` other than
             `head_dim ** -0.5`, `local_up_to_layer >= depth` (the reference then classifies a patch token), ...
     """
-    image_size = _square_side(img_size, "img_size")
-    patch = _square_side(patch_size, "patch_size")
+    image_size = int(square_side(img_size, "img_size", "ConViT", "ConViTConfig"))
+    patch = int(square_side(patch_size, "patch_size", "ConViT", "ConViTConfig"))
     if qk_scale is not None and num_heads and embed_dim % num_heads == 0:
         expected = (embed_dim // num_heads) ** -0.5
         if not math.isclose(qk_scale, expected, rel_tol=1e-6):
@@ -159,68 +158,36 @@ def convit_config_from_reference(
                 f"cannot convert a ConViT with qk_scale={qk_scale}: ConViTConfig scales attention by "
                 f"head_dim ** -0.5 = {expected}"
             )
-    if "id2label" in config_kwargs:
-        if len(config_kwargs["id2label"]) != num_classes:
-            raise ValueError(f"id2label has {len(config_kwargs['id2label'])} labels but num_classes={num_classes}")
-    else:
-        config_kwargs["num_labels"] = num_classes
-    try:
-        return ConViTConfig(
-            image_size=image_size,
-            patch_size=patch,
-            num_channels=in_chans,
-            hidden_size=embed_dim,
-            num_hidden_layers=depth,
-            num_attention_heads=num_heads,
-            intermediate_size=_mlp_hidden_size(embed_dim, mlp_ratio),
-            hidden_act="gelu",
-            hidden_dropout_prob=float(drop_rate),
-            attention_probs_dropout_prob=float(attn_drop_rate),
-            drop_path_rate=float(drop_path_rate),
-            layer_norm_eps=float(layer_norm_eps),
-            initializer_range=0.02,
-            qkv_bias=bool(qkv_bias),
-            local_up_to_layer=local_up_to_layer,
-            locality_strength=float(locality_strength),
-            use_local_init=True,
-            position_embedding="learned" if use_pos_embed else "none",
-            patch_embedding="linear",
-            pooling="cls",
-            **config_kwargs,
-        )
-    except ValueError as error:
-        raise ValueError(f"cannot convert this ConViT: {error}") from error
+    set_num_labels(config_kwargs, num_classes)
+    return build_config(
+        ConViTConfig,
+        "ConViT",
+        image_size=image_size,
+        patch_size=patch,
+        num_channels=in_chans,
+        hidden_size=embed_dim,
+        num_hidden_layers=depth,
+        num_attention_heads=num_heads,
+        intermediate_size=_mlp_hidden_size(embed_dim, mlp_ratio),
+        hidden_act="gelu",
+        hidden_dropout_prob=float(drop_rate),
+        attention_probs_dropout_prob=float(attn_drop_rate),
+        drop_path_rate=float(drop_path_rate),
+        layer_norm_eps=float(layer_norm_eps),
+        initializer_range=0.02,
+        qkv_bias=bool(qkv_bias),
+        local_up_to_layer=local_up_to_layer,
+        locality_strength=float(locality_strength),
+        use_local_init=True,
+        position_embedding="learned" if use_pos_embed else "none",
+        patch_embedding="linear",
+        pooling="cls",
+        **config_kwargs,
+    )
 
 
-def unwrap_convit_checkpoint(checkpoint: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
-    """The model state dict in a loaded checkpoint: the checkpoint itself when it maps names to tensors, else its
-    first entry of `CHECKPOINT_ENTRIES` (`{"model": ..., "optimizer": ...}` as saved by the reference `main.py`).
-
-    Raises:
-        ValueError: neither a state dict nor a checkpoint holding one.
-    """
-    if isinstance(checkpoint, Mapping) and all(isinstance(value, torch.Tensor) for value in checkpoint.values()):
-        return checkpoint
-    if isinstance(checkpoint, Mapping):
-        for entry in CHECKPOINT_ENTRIES:
-            if isinstance(checkpoint.get(entry), Mapping):
-                return unwrap_convit_checkpoint(checkpoint[entry])
-        raise ValueError(
-            f"this checkpoint is not a state dict and has none of the entries {CHECKPOINT_ENTRIES}: "
-            f"its keys are {sorted(map(str, checkpoint))[:20]}"
-        )
-    raise ValueError(f"expected a state dict or a checkpoint dict, got {type(checkpoint).__name__}")
-
-
-def _strip_wrapper_prefixes(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Removes `module.` / `model.` prefixes (repeatedly, as `module.model.`) when every key carries them."""
-    state_dict = dict(state_dict)
-    while state_dict:
-        prefix = next((p for p in WRAPPER_PREFIXES if all(key.startswith(p) for key in state_dict)), None)
-        if prefix is None:
-            break
-        state_dict = {key.removeprefix(prefix): tensor for key, tensor in state_dict.items()}
-    return state_dict
+# The model state dict in a loaded checkpoint (the same for every reference layout; see `common.unwrap_checkpoint`).
+unwrap_convit_checkpoint = unwrap_checkpoint
 
 
 def _target(key: str) -> str | None:
@@ -260,7 +227,7 @@ def convert_convit_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[st
         ValueError: keys that are not part of a reference ConViT (all listed): a hybrid CNN backbone, relative
             position tables of another model, optimizer entries of an unopened checkpoint, ...
     """
-    state_dict = _strip_wrapper_prefixes(state_dict)
+    state_dict = strip_wrapper_prefixes(state_dict)
     converted: dict[str, torch.Tensor] = {}
     unknown = []
     for key, tensor in state_dict.items():
@@ -290,13 +257,11 @@ def infer_convit_hyperparameters(state_dict: Mapping[str, torch.Tensor]) -> dict
         ValueError: the state dict is not a ConViT's, or describes one that ConViTConfig cannot represent
             (GPSA blocks that are not the first ones, missing blocks, a bias in only some attention layers, ...).
     """
-    state_dict = _strip_wrapper_prefixes(state_dict)
+    state_dict = strip_wrapper_prefixes(state_dict)
     convert_convit_state_dict(state_dict)  # rejects unknown keys
 
     def tensor(key: str) -> torch.Tensor:
-        if key not in state_dict:
-            raise ValueError(f"this ConViT state dict lacks {key!r}")
-        return state_dict[key]
+        return required_tensor(state_dict, key, "ConViT")
 
     projection = tensor("patch_embed.proj.weight")
     if projection.ndim != 4 or projection.shape[2] != projection.shape[3]:
@@ -304,10 +269,7 @@ def infer_convit_hyperparameters(state_dict: Mapping[str, torch.Tensor]) -> dict
     embed_dim, in_chans, patch_size = projection.shape[0], projection.shape[1], projection.shape[2]
     hyperparameters: dict[str, Any] = dict(in_chans=in_chans, embed_dim=embed_dim, patch_size=patch_size)
 
-    blocks = {int(match["index"]) for key in state_dict if (match := _BLOCK_KEY.fullmatch(key))}
-    depth = max(blocks) + 1 if blocks else 0
-    if blocks != set(range(depth)) or depth == 0:
-        raise ValueError(f"this ConViT state dict must hold blocks 0 to depth - 1, got blocks {sorted(blocks)}")
+    depth = block_depth(state_dict, _BLOCK_KEY, "ConViT")
     gpsa = _gpsa_blocks(state_dict)
     local_up_to_layer = len(gpsa)
     if gpsa != set(range(local_up_to_layer)):
@@ -376,17 +338,7 @@ def convert_convit_model(
     Raises:
         ValueError: the reference cannot be represented, or the weights do not fit the hyperparameters.
     """
-    if isinstance(reference, nn.Module):
-        state_dict, found = reference.state_dict(), _module_hyperparameters(reference)
-    else:
-        state_dict, found = _strip_wrapper_prefixes(reference), {}
+    state_dict, found = reference_weights(reference, _module_hyperparameters)
     config = convit_config_from_reference(**{**infer_convit_hyperparameters(state_dict), **found, **hyperparameters})
     model = ConViTForImageClassification(config)
-    try:
-        model.load_state_dict(convert_convit_state_dict(state_dict), strict=True)
-    except RuntimeError as error:
-        raise ValueError(
-            f"the ConViT weights do not fit the hyperparameters {config.to_diff_dict()}: {error}"
-        ) from error
-    dtypes = {tensor.dtype for tensor in state_dict.values() if tensor.is_floating_point()}
-    return model.to(dtypes.pop() if len(dtypes) == 1 else torch.float32).eval()
+    return load_converted_weights(model, state_dict, convert_convit_state_dict, "ConViT")

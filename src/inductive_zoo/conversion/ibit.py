@@ -65,13 +65,22 @@ ours after the GELU, after each residual branch and after the embeddings (`hidde
 import math
 import re
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..models.ibit import IBiTConfig, IBiTForImageClassification, roll_index
-from .convit import _strip_wrapper_prefixes
+from .common import (
+    block_depth,
+    build_config,
+    load_converted_weights,
+    reference_weights,
+    required_tensor,
+    set_num_labels,
+    strip_wrapper_prefixes,
+)
 
 _BLOCK_KEY = re.compile(r"CiTBlocks\.(?P<index>0|[1-9]\d*)\.(?P<name>.+)")
 _PATCH_KEY = re.compile(r"(?:conv_)?scale_up\.1\.(?P<param>weight|bias)")
@@ -154,42 +163,37 @@ def ibit_config_from_reference(
     """
     if img_h != img_w:
         raise ValueError(f"cannot convert an IBiT with img_h={img_h} != img_w={img_w}: IBiTConfig has square images")
-    if "id2label" in config_kwargs:
-        if len(config_kwargs["id2label"]) != num_classes:
-            raise ValueError(f"id2label has {len(config_kwargs['id2label'])} labels but num_classes={num_classes}")
-    else:
-        config_kwargs["num_labels"] = num_classes
-    try:
-        return IBiTConfig(
-            image_size=img_h,
-            patch_size=patch_size,
-            num_channels=channels,
-            hidden_size=d_model,
-            num_hidden_layers=depth,
-            num_attention_heads=num_heads,
-            intermediate_size=4 * d_model if mlp_hidden_size is None else mlp_hidden_size,
-            hidden_act="gelu",
-            hidden_dropout_prob=float(dropout_p),
-            attention_probs_dropout_prob=0.0,
-            drop_path_rate=float(stochastic_depth_prob),
-            layer_norm_eps=float(layer_norm_eps),
-            qkv_bias=True,
-            mask_rank=mask_fidelity,
-            mask_kernel="exponential",
-            mask_kernel_scale=0.5,
-            mask_epsilon=1e-8,
-            position_embedding="sequence_sincos",
-            patch_embedding="linear",
-            pooling="cls",
-            final_norm=False,
-            legacy_mask_roll=True,
-            residual_from_normalized=True,
-            drop_path_on_mlp=False,
-            double_output_projection=bool(double_output_projection),
-            **config_kwargs,
-        )
-    except ValueError as error:
-        raise ValueError(f"cannot convert this IBiT: {error}") from error
+    set_num_labels(config_kwargs, num_classes)
+    return build_config(
+        IBiTConfig,
+        "IBiT",
+        image_size=img_h,
+        patch_size=patch_size,
+        num_channels=channels,
+        hidden_size=d_model,
+        num_hidden_layers=depth,
+        num_attention_heads=num_heads,
+        intermediate_size=4 * d_model if mlp_hidden_size is None else mlp_hidden_size,
+        hidden_act="gelu",
+        hidden_dropout_prob=float(dropout_p),
+        attention_probs_dropout_prob=0.0,
+        drop_path_rate=float(stochastic_depth_prob),
+        layer_norm_eps=float(layer_norm_eps),
+        qkv_bias=True,
+        mask_rank=mask_fidelity,
+        mask_kernel="exponential",
+        mask_kernel_scale=0.5,
+        mask_epsilon=1e-8,
+        position_embedding="sequence_sincos",
+        patch_embedding="linear",
+        pooling="cls",
+        final_norm=False,
+        legacy_mask_roll=True,
+        residual_from_normalized=True,
+        drop_path_on_mlp=False,
+        double_output_projection=bool(double_output_projection),
+        **config_kwargs,
+    )
 
 
 def _check_roll_back(key: str, roll_back: torch.Tensor) -> None:
@@ -225,7 +229,7 @@ def convert_ibit_state_dict(state_dict: Mapping[str, torch.Tensor], num_channels
         ValueError: keys that are not part of a reference IBiT (all listed), an incomplete attention block, a patch
             embedding that does not fit `num_channels`, or a `roll_back` other than the reference's.
     """
-    state_dict = _strip_wrapper_prefixes(state_dict)
+    state_dict = strip_wrapper_prefixes(state_dict)
     converted: dict[str, torch.Tensor] = {}
     qkv_parts: dict[tuple[int, str], dict[int, torch.Tensor]] = {}
     unknown = []
@@ -289,18 +293,13 @@ def infer_ibit_hyperparameters(state_dict: Mapping[str, torch.Tensor], channels:
         ValueError: the state dict is not a reference IBiT's (unknown keys, a wrong `roll_back`, missing tensors), or
             its shapes disagree (a non-square grid, masks of different shapes, ...).
     """
-    state_dict = _strip_wrapper_prefixes(state_dict)
+    state_dict = strip_wrapper_prefixes(state_dict)
     convert_ibit_state_dict(state_dict, num_channels=channels)  # rejects unknown keys and foreign roll indices
 
     def tensor(key: str) -> torch.Tensor:
-        if key not in state_dict:
-            raise ValueError(f"this IBiT state dict lacks {key!r}")
-        return state_dict[key]
+        return required_tensor(state_dict, key, "IBiT")
 
-    blocks = {int(match["index"]) for key in state_dict if (match := _BLOCK_KEY.fullmatch(key))}
-    depth = max(blocks) + 1 if blocks else 0
-    if depth == 0 or blocks != set(range(depth)):
-        raise ValueError(f"this IBiT state dict must hold blocks 0 to depth - 1, got blocks {sorted(blocks)}")
+    depth = block_depth(state_dict, _BLOCK_KEY, "IBiT")
     d_model = tensor("embedding").numel()
     masks = {
         tuple(tensor(f"CiTBlocks.{i}.attention.{name}").shape) for i in range(depth) for name in ("mask1", "mask2")
@@ -362,17 +361,10 @@ def convert_ibit_model(
     Raises:
         ValueError: the reference cannot be represented, or the weights do not fit the hyperparameters.
     """
-    if isinstance(reference, nn.Module):
-        state_dict, found = reference.state_dict(), _module_hyperparameters(reference)
-    else:
-        state_dict, found = _strip_wrapper_prefixes(reference), {}
+    state_dict, found = reference_weights(reference, _module_hyperparameters)
     channels = hyperparameters.get("channels", _DEFAULTS["channels"])
     inferred = infer_ibit_hyperparameters(state_dict, channels=channels)
     config = ibit_config_from_reference(**{**inferred, **found, **hyperparameters})
     model = IBiTForImageClassification(config)
-    try:
-        model.load_state_dict(convert_ibit_state_dict(state_dict, num_channels=config.num_channels), strict=True)
-    except (RuntimeError, ValueError) as error:
-        raise ValueError(f"the IBiT weights do not fit the hyperparameters {config.to_diff_dict()}: {error}") from error
-    dtypes = {tensor.dtype for tensor in state_dict.values() if tensor.is_floating_point()}
-    return model.to(dtypes.pop() if len(dtypes) == 1 else torch.float32).eval()
+    convert = partial(convert_ibit_state_dict, num_channels=config.num_channels)
+    return load_converted_weights(model, state_dict, convert, "IBiT", errors=(RuntimeError, ValueError))

@@ -39,6 +39,7 @@ import torch
 from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
 from ..models.isotropic import IsoTransformerConfig, IsoTransformerForImageClassification, IsoTransformerModel
+from .common import build_config, square_side
 
 # ViT key -> ours for the parameters outside the layers, named alike in both layouts (model prefix stripped).
 _NON_LAYER_KEYS = {
@@ -82,16 +83,6 @@ _LAYER_MODULES = {
 }
 
 
-def _square_side(value: int | list[int] | tuple[int, ...], name: str) -> int:
-    """The side of a square given as one int or as equal `(height, width)`; anything else cannot be represented."""
-    if isinstance(value, int):
-        return value
-    sides = tuple(value)
-    if len(sides) != 2 or sides[0] != sides[1]:
-        raise ValueError(f"cannot convert a ViT with {name}={value!r}: IsoTransformer supports only square {name}s")
-    return sides[0]
-
-
 def iso_transformer_config_from_vit(vit_config: ViTConfig) -> IsoTransformerConfig:
     """The `IsoTransformerConfig` computing the same function as a transformers `ViTConfig`.
 
@@ -111,32 +102,31 @@ def iso_transformer_config_from_vit(vit_config: ViTConfig) -> IsoTransformerConf
             f"cannot convert a ViT with head_dim={head_dim}: IsoTransformer needs head_dim * num_attention_heads "
             f"== hidden_size ({vit_config.num_attention_heads} * {head_dim} != {vit_config.hidden_size})"
         )
-    image_size = _square_side(vit_config.image_size, "image_size")
-    patch_size = _square_side(vit_config.patch_size, "patch_size")
-    try:
-        return IsoTransformerConfig(
-            image_size=image_size,
-            patch_size=patch_size,
-            num_channels=vit_config.num_channels,
-            hidden_size=vit_config.hidden_size,
-            num_hidden_layers=vit_config.num_hidden_layers,
-            num_attention_heads=vit_config.num_attention_heads,
-            intermediate_size=vit_config.intermediate_size,
-            hidden_act=vit_config.hidden_act,
-            hidden_dropout_prob=float(vit_config.hidden_dropout_prob),
-            attention_probs_dropout_prob=float(vit_config.attention_probs_dropout_prob),
-            layer_norm_eps=vit_config.layer_norm_eps,
-            qkv_bias=vit_config.qkv_bias,
-            initializer_range=vit_config.initializer_range,
-            position_embedding="learned",
-            patch_embedding="linear",
-            pooling="cls",
-            id2label=dict(vit_config.id2label),
-            label2id=dict(vit_config.label2id),
-            problem_type=vit_config.problem_type,
-        )
-    except ValueError as error:
-        raise ValueError(f"cannot convert this ViT config: {error}") from error
+    image_size = square_side(vit_config.image_size, "image_size", "ViT", "IsoTransformer")
+    patch_size = square_side(vit_config.patch_size, "patch_size", "ViT", "IsoTransformer")
+    return build_config(
+        IsoTransformerConfig,
+        "ViT config",
+        image_size=image_size,
+        patch_size=patch_size,
+        num_channels=vit_config.num_channels,
+        hidden_size=vit_config.hidden_size,
+        num_hidden_layers=vit_config.num_hidden_layers,
+        num_attention_heads=vit_config.num_attention_heads,
+        intermediate_size=vit_config.intermediate_size,
+        hidden_act=vit_config.hidden_act,
+        hidden_dropout_prob=float(vit_config.hidden_dropout_prob),
+        attention_probs_dropout_prob=float(vit_config.attention_probs_dropout_prob),
+        layer_norm_eps=vit_config.layer_norm_eps,
+        qkv_bias=vit_config.qkv_bias,
+        initializer_range=vit_config.initializer_range,
+        position_embedding="learned",
+        patch_embedding="linear",
+        pooling="cls",
+        id2label=dict(vit_config.id2label),
+        label2id=dict(vit_config.label2id),
+        problem_type=vit_config.problem_type,
+    )
 
 
 def _target(key: str, classification: bool) -> tuple[str, str | None] | None:

@@ -7,6 +7,7 @@ from .drop_path import DropPath
 from .embeddings import ImageTokenEmbeddings
 from .mlp import Mlp
 from .patch_embedding import PatchEmbedding
+from .pixel_values import check_pixel_values
 from .position_embedding import PositionEmbedding, sincos_2d_position_embedding
 from .positional_attention import GatedPositionalSelfAttention, kernel_offsets, relative_position_features
 
@@ -20,6 +21,7 @@ __all__ = [
     "PatchEmbedding",
     "PositionEmbedding",
     "ResidualBlock",
+    "check_pixel_values",
     "kernel_offsets",
     "relative_position_features",
     "sincos_2d_position_embedding",

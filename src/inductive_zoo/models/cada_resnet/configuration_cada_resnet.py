@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from transformers import PreTrainedConfig
 
 from ...layers.cada import INVARIANCES
+from ..presets import PresetMixin
 
 STEMS = ("imagenet", "cifar")
 MIXERS = ("cada", "conv")
@@ -19,7 +20,7 @@ CADA_RESNET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class CADAResNetConfig(PreTrainedConfig):
+class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     """A bottleneck ResNet (He et al. 2016, v1.5: the stride sits on the 3x3 position) whose 3x3 convolutions are
     context-aware decomposed attention (CADA, Arizumi 2022, "Studying inductive biases in image classification
     task"), with the paper's ablations as switches. Every value is checked when the config is built: a bad one raises
@@ -118,13 +119,6 @@ class CADAResNetConfig(PreTrainedConfig):
     def stage_channels(self) -> list[int]:
         """Output channels of each stage: `bottleneck_expansion * width`."""
         return [self.bottleneck_expansion * width for width in self.bottleneck_widths]
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "CADAResNetConfig":
-        """Builds a named preset (see `presets`), with any field overridden."""
-        if name not in cls.presets:
-            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose one of {sorted(cls.presets)}")
-        return cls(**{**cls.presets[name], **overrides})
 
 
 def is_positive_int(value: Any) -> bool:

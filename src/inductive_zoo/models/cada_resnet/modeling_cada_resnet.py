@@ -10,7 +10,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
-from ...layers import ContextAwareDecomposedAttention
+from ...layers import ContextAwareDecomposedAttention, check_pixel_values
 from ..classification import classification_loss
 from .configuration_cada_resnet import CADAResNetConfig
 
@@ -154,15 +154,7 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
     ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
         if pixel_values is None:
             raise ValueError("pixel_values is required")
-        if pixel_values.ndim != 4:
-            raise ValueError(
-                f"pixel_values must have shape (batch, channels, height, width), got shape {tuple(pixel_values.shape)}"
-            )
-        if pixel_values.shape[1] != self.num_channels:
-            raise ValueError(
-                f"pixel_values has {pixel_values.shape[1]} channels but the model expects config.num_channels="
-                f"{self.num_channels}; convert the images first (the image processor does with do_convert_rgb=True)"
-            )
+        check_pixel_values(pixel_values, self.num_channels)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         return_dict = self.config.return_dict if return_dict is None else return_dict

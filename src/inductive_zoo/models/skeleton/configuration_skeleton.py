@@ -5,6 +5,8 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
+from ..presets import PresetMixin
+
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
 POOLINGS = ("cls", "mean")
@@ -37,7 +39,7 @@ def standard_presets(with_heads: bool = True, **per_geometry: dict[str, Any]) ->
     return presets
 
 
-class IsotropicConfig(PreTrainedConfig):
+class IsotropicConfig(PresetMixin, PreTrainedConfig):
     """Hyperparameters of the isotropic skeleton `patch embedding -> N x (token mixer + MLP) -> norm -> pool`.
 
     Subclasses add what their token mixer needs and name presets in `presets`; `from_preset(name, **overrides)`
@@ -134,10 +136,3 @@ class IsotropicConfig(PreTrainedConfig):
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> "IsotropicConfig":
-        """Builds a named preset of this variant (see `presets`), with any field overridden."""
-        if name not in cls.presets:
-            raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose one of {sorted(cls.presets)}")
-        return cls(**{**cls.presets[name], **overrides})
