@@ -69,9 +69,14 @@ class LearnedMaskedSelfAttention(nn.Module):
         qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
         query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         masked = ((query * self.scale) @ key.transpose(-2, -1)) * self.mask()
-        norm = torch.linalg.matrix_norm(masked, keepdim=True)
-        attention = masked / (norm + self.epsilon)
-        context = F.dropout(attention, self.attention_dropout, self.training) @ value
+        denominator = torch.linalg.matrix_norm(masked, keepdim=True) + self.epsilon
+        attention = None
+        if output_attentions or (self.training and self.attention_dropout > 0):
+            attention = masked / denominator
+            context = F.dropout(attention, self.attention_dropout, self.training) @ value
+        else:
+            # (M V) / ||M|| divides a (L, d) product instead of the (L, L) map: the same result, less work.
+            context = (masked @ value) / denominator
         output = self.proj(context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size))
         if self.config.double_output_projection:
             output = self.proj(output)
