@@ -22,17 +22,25 @@ class AugmentationConfig:
     """Settings of `BatchAugmentation`; the defaults are a light recipe for small images.
 
     crop_scale / crop_ratio: area fraction and aspect-ratio range of the random resized crop (Szegedy et al. 2015);
-    hflip_prob: probability of a horizontal flip; brightness / contrast / saturation: maximal relative change of
-    the colour jitter, applied to a sample with probability jitter_prob.
+    output_size: side of the crop's output (`None`: the input's); hflip_prob: probability of a horizontal flip;
+    brightness / contrast / saturation: maximal relative change of the colour jitter, applied to a sample with
+    probability jitter_prob; grayscale_prob, blur_prob (Gaussian blur, sigma drawn from blur_sigma, in pixels of the
+    output) and solarize_prob (invert pixels above 0.5): the self-supervised views of SimCLR (Chen et al. 2020) and
+    DINO (Caron et al. 2021). Operations with probability 0 draw no random numbers.
     """
 
     crop_scale: tuple[float, float] = (0.35, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    output_size: int | None = None
     hflip_prob: float = 0.5
     brightness: float = 0.2
     contrast: float = 0.2
     saturation: float = 0.2
     jitter_prob: float = 0.8
+    grayscale_prob: float = 0.0
+    blur_prob: float = 0.0
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+    solarize_prob: float = 0.0
 
 
 def _uniform(batch_size: int, low: float, high: float) -> torch.Tensor:
@@ -44,8 +52,13 @@ def _grayscale(images: torch.Tensor) -> torch.Tensor:
     return (images * weights).sum(dim=1, keepdim=True)
 
 
+def _chosen(batch_size: int, probability: float) -> torch.Tensor:
+    return torch.rand(batch_size) < probability
+
+
 class BatchAugmentation:
-    """Random resized crop, horizontal flip and colour jitter on a float batch in `[0, 1]`, each sample its own."""
+    """Random resized crop, flip, colour jitter, grayscale, blur and solarisation on a float batch in `[0, 1]`,
+    each sample with its own random parameters."""
 
     def __init__(self, config: AugmentationConfig | None = None) -> None:
         self.config = config or AugmentationConfig()
@@ -67,7 +80,8 @@ class BatchAugmentation:
         theta[:, 0, 2] = center_x
         theta[:, 1, 1] = height
         theta[:, 1, 2] = center_y
-        grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+        size = cfg.output_size or images.shape[-1]
+        grid = F.affine_grid(theta.to(images), [batch_size, images.shape[1], size, size], align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     def colour_jitter(self, images: torch.Tensor) -> torch.Tensor:
@@ -86,8 +100,49 @@ class BatchAugmentation:
         images = (images - gray) * factor(cfg.saturation) + gray
         return images.clamp(0.0, 1.0)
 
+    def grayscale(self, images: torch.Tensor) -> torch.Tensor:
+        chosen = _chosen(images.shape[0], self.config.grayscale_prob).view(-1, 1, 1, 1).to(images.device)
+        return torch.where(chosen, _grayscale(images).expand_as(images), images)
+
+    def blur(self, images: torch.Tensor) -> torch.Tensor:
+        """Separable Gaussian blur with a per-sample sigma: one grouped convolution per axis for the whole batch."""
+        batch_size, channels, height, width = images.shape
+        chosen = _chosen(batch_size, self.config.blur_prob)
+        sigma = _uniform(batch_size, *self.config.blur_sigma)
+        radius = max(1, math.ceil(3 * self.config.blur_sigma[1]))
+        offsets = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        kernels = torch.exp(-(offsets.view(1, -1) ** 2) / (2 * sigma.view(-1, 1) ** 2))
+        kernels = kernels / kernels.sum(dim=1, keepdim=True)
+        identity = (offsets == 0).float().expand_as(kernels)
+        kernels = torch.where(chosen.view(-1, 1), kernels, identity).to(images)
+        weight = kernels.repeat_interleave(channels, dim=0)
+        flat = images.reshape(1, batch_size * channels, height, width)
+        flat = F.conv2d(
+            F.pad(flat, (radius, radius, 0, 0), mode="reflect"),
+            weight.view(-1, 1, 1, 2 * radius + 1),
+            groups=batch_size * channels,
+        )
+        flat = F.conv2d(
+            F.pad(flat, (0, 0, radius, radius), mode="reflect"),
+            weight.view(-1, 1, 2 * radius + 1, 1),
+            groups=batch_size * channels,
+        )
+        return flat.view(batch_size, channels, height, width)
+
+    def solarize(self, images: torch.Tensor) -> torch.Tensor:
+        chosen = _chosen(images.shape[0], self.config.solarize_prob).view(-1, 1, 1, 1).to(images.device)
+        return torch.where(chosen & (images >= 0.5), 1.0 - images, images)
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.colour_jitter(self.crop_and_flip(images))
+        images = self.colour_jitter(self.crop_and_flip(images))
+        cfg = self.config
+        if cfg.grayscale_prob > 0:
+            images = self.grayscale(images)
+        if cfg.blur_prob > 0:
+            images = self.blur(images)
+        if cfg.solarize_prob > 0:
+            images = self.solarize(images)
+        return images
 
 
 class ImageClassificationCollator:
