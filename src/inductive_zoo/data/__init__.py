@@ -3,6 +3,7 @@
 from .augmentation import AugmentationConfig, BatchAugmentation, ImageClassificationCollator
 from .datasets import ImageClassificationData, class_balanced_subset, digits_dataset, load_image_dataset
 from .decoding import CorruptImageError, DecodedImageDataset
+from .masking import MaskedImageModelingCollator
 from .processing import IMAGENET_MEAN, IMAGENET_STD, image_processor_for
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DecodedImageDataset",
     "ImageClassificationCollator",
     "ImageClassificationData",
+    "MaskedImageModelingCollator",
     "class_balanced_subset",
     "digits_dataset",
     "image_processor_for",

@@ -156,10 +156,13 @@ class ImageClassificationCollator:
         self.mean = torch.tensor(image_mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(image_std, dtype=torch.float32).view(1, -1, 1, 1)
 
-    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+    def pixel_values(self, examples: list[dict]) -> torch.Tensor:
+        """The examples' images stacked and normalised."""
         if not examples:
             raise ValueError("cannot collate an empty batch")
         images = torch.stack([example["image"] for example in examples])
-        pixel_values = (images - self.mean) / self.std
+        return (images - self.mean) / self.std
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         labels = torch.tensor([example["label"] for example in examples], dtype=torch.long)
-        return {"pixel_values": pixel_values, "labels": labels}
+        return {"pixel_values": self.pixel_values(examples), "labels": labels}

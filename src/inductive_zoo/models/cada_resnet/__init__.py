@@ -4,6 +4,7 @@ from .configuration_cada_resnet import CADAResNetConfig
 from .modeling_cada_resnet import (
     CADAResNetBottleneck,
     CADAResNetForImageClassification,
+    CADAResNetForMaskedImageModeling,
     CADAResNetModel,
     CADAResNetPreTrainedModel,
     CADAResNetStem,
@@ -13,6 +14,7 @@ __all__ = [
     "CADAResNetBottleneck",
     "CADAResNetConfig",
     "CADAResNetForImageClassification",
+    "CADAResNetForMaskedImageModeling",
     "CADAResNetModel",
     "CADAResNetPreTrainedModel",
     "CADAResNetStem",

@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from transformers import PreTrainedConfig
 
 from ...layers.cada import INVARIANCES
+from ...objectives.masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
 
 STEMS = ("imagenet", "cifar")
@@ -55,7 +56,11 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
             bottleneck width.
         cada_in_downsampling: CADA also in the stride-2 blocks; `False` puts plain 3x3 stride-2 convolutions there
             (the paper's downsampling ablation).
-        initializer_range: standard deviation of the normal initialisation of the classifier.
+        initializer_range: standard deviation of the normal initialisation of the classifier and of the
+            masked-image-modeling decoder.
+        mim_mask_ratio, mim_masking, mim_norm_target, mim_loss: masked image modeling
+            (`CADAResNetForMaskedImageModeling`), as in `IsotropicConfig`; the masked patches are
+            `output_stride x output_stride` pixels (`mim_patch_size`), one per position of the last stage's map.
     """
 
     model_type = "cada_resnet"
@@ -76,6 +81,10 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     context_groups: int = 1
     cada_in_downsampling: bool = True
     initializer_range: float = 0.02
+    mim_mask_ratio: float = 0.6
+    mim_masking: str = "random"
+    mim_norm_target: bool = False
+    mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
@@ -114,11 +123,28 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not self.initializer_range > 0:
             raise ValueError(f"initializer_range must be positive, got {self.initializer_range!r}")
+        check_masked_image_modeling_config(self)
 
     @property
     def stage_channels(self) -> list[int]:
         """Output channels of each stage: `bottleneck_expansion * width`."""
         return [self.bottleneck_expansion * width for width in self.bottleneck_widths]
+
+    @property
+    def stem_stride(self) -> int:
+        """Downsampling of the stem: 4 for `"imagenet"` (stride-2 convolution and max-pool), 1 for `"cifar"`."""
+        return 4 if self.stem == "imagenet" else 1
+
+    @property
+    def output_stride(self) -> int:
+        """Downsampling of the whole network: the stem's, then 2 in every stage after the first."""
+        return self.stem_stride * 2 ** (len(self.depths) - 1)
+
+    @property
+    def mim_patch_size(self) -> int:
+        """Side in pixels of the patches masked image modeling masks and reconstructs: `output_stride`, so that
+        each position of the last stage's map predicts one patch (SimMIM's choice for hierarchical encoders)."""
+        return self.output_stride
 
 
 def is_positive_int(value: Any) -> bool:

@@ -1,4 +1,5 @@
-"""CADA-ResNet (Arizumi 2022): a bottleneck ResNet with context-aware decomposed attention, and its classifier."""
+"""CADA-ResNet (Arizumi 2022): a bottleneck ResNet with context-aware decomposed attention, its classifier and its
+masked-image-modeling model."""
 
 import math
 from collections import OrderedDict
@@ -11,6 +12,12 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
 from ...layers import ContextAwareDecomposedAttention, check_pixel_values
+from ...objectives.masked_image_modeling import (
+    MaskedImageModelingMixin,
+    MaskedImageModelingOutputWithMask,
+    PixelShuffleDecoder,
+    prepare_bool_masked_pos,
+)
 from ..classification import classification_loss
 from .configuration_cada_resnet import CADAResNetConfig
 
@@ -96,7 +103,8 @@ class CADAResNetPreTrainedModel(PreTrainedModel):
     `std = sqrt(2 / fan_out)` with `fan_out = out_channels / groups * k_h * k_w`. CADA layers: their
     `reset_parameters` (the same rule for each depthwise kernel, `fan_out = k^2`; zero context projections and
     strict coefficient logits, so the coefficients start uniform, `1 / B`). BatchNorm: scale 1, shift 0, fresh
-    running statistics. Classifier: normal with std `initializer_range`, zero bias. Everything goes through
+    running statistics. Classifier and masked-image-modeling decoder: normal with std `initializer_range`, zero
+    bias; mask token: zero. Everything goes through
     `transformers.initialization`, because `from_pretrained` builds the modules on the meta device and fills only
     what the checkpoint holds.
     """
@@ -117,6 +125,11 @@ class CADAResNetPreTrainedModel(PreTrainedModel):
                 init.zeros_(module.bias)
         elif isinstance(module, ContextAwareDecomposedAttention):
             module.reset_parameters()
+        elif isinstance(module, CADAResNetModel) and module.mask_token is not None:
+            init.zeros_(module.mask_token)
+        elif isinstance(module, PixelShuffleDecoder):
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+            init.zeros_(module.bias)
         else:  # BatchNorm (with its running statistics) and the classifier's nn.Linear
             super()._init_weights(module)
 
@@ -129,12 +142,17 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
     `(N, stage_channels[-1], H', W')`, `pooler_output` its spatial mean `(N, stage_channels[-1])`, and on request
     `hidden_states`: the stem's output, then each stage's output. Blocks support gradient checkpointing; under it,
     BatchNorm running statistics are updated a second time by the recomputation, as in any checkpointed BN network.
+
+    With `use_mask_token` (masked image modeling), `bool_masked_pos` (`(batch, N)` over the grid of
+    `config.mim_patch_size` patches) replaces the stem's output at every position of a masked patch by a learned
+    per-channel mask embedding `mask_token` (the convolutional counterpart of a token model's mask token).
     """
 
-    def __init__(self, config: CADAResNetConfig) -> None:
+    def __init__(self, config: CADAResNetConfig, use_mask_token: bool = False) -> None:
         super().__init__(config)
         self.num_channels = config.num_channels
         self.stem = CADAResNetStem(config)
+        self.mask_token = nn.Parameter(torch.zeros(1, config.stem_width, 1, 1)) if use_mask_token else None
         in_channels = config.stem_width
         self.stages = nn.ModuleList()
         for index, (depth, width) in enumerate(zip(config.depths, config.bottleneck_widths, strict=True)):
@@ -146,9 +164,21 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
             self.stages.append(nn.Sequential(*blocks))
         self.post_init()
 
+    def mask_stem_output(self, hidden_states: torch.Tensor, bool_masked_pos: torch.Tensor) -> torch.Tensor:
+        if self.mask_token is None:
+            raise ValueError("bool_masked_pos was given but this model was built without a mask token")
+        # The stem output has `mim_patch_size / stem_stride` positions per patch side (image sizes are multiples of
+        # `mim_patch_size`, checked by `prepare_bool_masked_pos`).
+        scale = self.config.mim_patch_size // self.config.stem_stride
+        height, width = hidden_states.shape[-2] // scale, hidden_states.shape[-1] // scale
+        mask = bool_masked_pos.reshape(hidden_states.shape[0], 1, height, width)
+        mask = mask.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+        return torch.where(mask, self.mask_token.to(hidden_states.dtype), hidden_states)
+
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
     ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
@@ -160,6 +190,9 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
 
         hidden_states = self.stem(pixel_values.to(self.stem.convolution.weight.dtype))
+        if bool_masked_pos is not None:
+            bool_masked_pos = prepare_bool_masked_pos(bool_masked_pos, pixel_values, self.config)
+            hidden_states = self.mask_stem_output(hidden_states, bool_masked_pos)
         all_hidden_states = [hidden_states]
         for stage in self.stages:
             hidden_states = stage(hidden_states)
@@ -203,4 +236,49 @@ class CADAResNetForImageClassification(CADAResNetPreTrainedModel):
         if labels is not None:
             loss = classification_loss(logits, labels, self.config, self.loss_function, **loss_kwargs)
         output = ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
+        return output if return_dict else output.to_tuple()
+
+
+class CADAResNetForMaskedImageModeling(MaskedImageModelingMixin, CADAResNetPreTrainedModel):
+    """Masked image modeling for CADA-ResNet, SimMIM-style (Xie et al. 2022, who pre-train the hierarchical Swin the
+    same way: mask patches of the total stride, linear head on the last map): a ResNet has no token embedding, so
+    the mask acts at the input and on the stem's output.
+
+    - Masked units: square patches of `config.mim_patch_size = output_stride` pixels (32 for `resnet50-224`, 8 for
+      `resnet26-32`/`resnet50-32`, 4 for `micro-32`), one per position of the last stage's map; `mim_mask_ratio`
+      of them, random or block-wise (`mim_masking`).
+    - Masking: the pixels of masked patches are set to 0 (the normalised mean), so that no convolution sees them,
+      and the stem's output at their positions is replaced by a learned per-channel mask embedding
+      (`backbone.mask_token`, `(stem_width,)`; the counterpart of the token models' mask token, so that the
+      network can tell a masked region from a dark one).
+    - Decoder: `PixelShuffleDecoder` on the last stage's map (a 1x1 convolution to `output_stride^2 * C` channels,
+      PixelShuffle to pixels: SimMIM's linear head); loss `masked_reconstruction_loss` on the masked patches only.
+
+    The backbone sits under `base_model_prefix = "backbone"` as in `CADAResNetForImageClassification`, which loads
+    a saved model's backbone (the classifier is new; BatchNorm running statistics come along and are re-estimated
+    by fine-tuning). `forward` takes `pixel_values` whose sides are multiples of `mim_patch_size` and optionally
+    `bool_masked_pos` (`(batch, N)`); without it the model draws a mask from the config. Returns
+    `MaskedImageModelingOutputWithMask` (`loss`, `reconstruction` of the input's shape, `hidden_states`: the masked
+    stem output and each stage's output, the mask used).
+    """
+
+    def __init__(self, config: CADAResNetConfig) -> None:
+        super().__init__(config)
+        self.backbone = CADAResNetModel(config, use_mask_token=True)
+        self.decoder = PixelShuffleDecoder(config.stage_channels[-1], config.mim_patch_size, config.num_channels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedImageModelingOutputWithMask | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        hidden_pixels, bool_masked_pos = self.mask_inputs(pixel_values, bool_masked_pos)
+        outputs = self.backbone(
+            hidden_pixels, bool_masked_pos=bool_masked_pos, output_hidden_states=output_hidden_states, return_dict=True
+        )
+        output = self.reconstruct(outputs.last_hidden_state, pixel_values, bool_masked_pos, outputs)
         return output if return_dict else output.to_tuple()

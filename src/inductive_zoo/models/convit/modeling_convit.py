@@ -5,7 +5,11 @@ from torch import nn
 from transformers import initialization as init
 
 from ...layers import GatedPositionalSelfAttention, MultiHeadSelfAttention
-from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from ..skeleton.modeling_skeleton import (
+    IsotropicForImageClassification,
+    IsotropicForMaskedImageModeling,
+    IsotropicModel,
+)
 from .configuration_convit import ConViTConfig
 
 
@@ -43,6 +47,14 @@ class ConViTModel(IsotropicModel):
 
 class ConViTForImageClassification(IsotropicForImageClassification):
     """`ConViTModel` with a linear classifier on the class token (or the mean of the tokens)."""
+
+    config_class = ConViTConfig
+    backbone_class = ConViTModel
+
+
+class ConViTForMaskedImageModeling(IsotropicForMaskedImageModeling):
+    """`ConViTModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`); the loss
+    reads the patch tokens, the class token that joins after the GPSA blocks takes no part."""
 
     config_class = ConViTConfig
     backbone_class = ConViTModel

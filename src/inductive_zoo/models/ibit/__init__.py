@@ -2,11 +2,17 @@
 
 from .configuration_ibit import IBiTConfig
 from .masks import MaskFit, fit_distance_mask, roll_index
-from .modeling_ibit import IBiTForImageClassification, IBiTModel, LearnedMaskedSelfAttention
+from .modeling_ibit import (
+    IBiTForImageClassification,
+    IBiTForMaskedImageModeling,
+    IBiTModel,
+    LearnedMaskedSelfAttention,
+)
 
 __all__ = [
     "IBiTConfig",
     "IBiTForImageClassification",
+    "IBiTForMaskedImageModeling",
     "IBiTModel",
     "LearnedMaskedSelfAttention",
     "MaskFit",

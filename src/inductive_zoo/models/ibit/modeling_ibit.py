@@ -6,7 +6,11 @@ from torch.nn import functional as F
 from transformers import initialization as init
 
 from ...layers import ResidualBlock
-from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from ..skeleton.modeling_skeleton import (
+    IsotropicForImageClassification,
+    IsotropicForMaskedImageModeling,
+    IsotropicModel,
+)
 from .configuration_ibit import IBiTConfig
 from .masks import MaskFit, fit_distance_mask, roll_index
 
@@ -130,6 +134,14 @@ class IBiTModel(IsotropicModel):
 
 class IBiTForImageClassification(IsotropicForImageClassification):
     """`IBiTModel` with a linear classifier on the class token."""
+
+    config_class = IBiTConfig
+    backbone_class = IBiTModel
+    _no_split_modules = ["ImageTokenEmbeddings", "IBiTBlock"]
+
+
+class IBiTForMaskedImageModeling(IsotropicForMaskedImageModeling):
+    """`IBiTModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`)."""
 
     config_class = IBiTConfig
     backbone_class = IBiTModel

@@ -1,10 +1,15 @@
-"""The isotropic family (Cazenavette & Lucey 2021): three token mixers on one skeleton, with classification heads."""
+"""The isotropic family (Cazenavette & Lucey 2021): three token mixers on one skeleton, with classification and
+masked-image-modeling heads."""
 
 import torch
 from torch import nn
 
 from ...layers import Mlp, MultiHeadSelfAttention
-from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from ..skeleton.modeling_skeleton import (
+    IsotropicForImageClassification,
+    IsotropicForMaskedImageModeling,
+    IsotropicModel,
+)
 from .configuration_isotropic import IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
 
 
@@ -64,6 +69,13 @@ class IsoTransformerForImageClassification(IsotropicForImageClassification):
     backbone_class = IsoTransformerModel
 
 
+class IsoTransformerForMaskedImageModeling(IsotropicForMaskedImageModeling):
+    """`IsoTransformerModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`)."""
+
+    config_class = IsoTransformerConfig
+    backbone_class = IsoTransformerModel
+
+
 class IsoMixerModel(IsotropicModel):
     """Isotropic MLP-Mixer backbone: token-mixing MLP token mixer (Tolstikhin et al. 2021)."""
 
@@ -78,6 +90,13 @@ class IsoMixerForImageClassification(IsotropicForImageClassification):
     backbone_class = IsoMixerModel
 
 
+class IsoMixerForMaskedImageModeling(IsotropicForMaskedImageModeling):
+    """`IsoMixerModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`)."""
+
+    config_class = IsoMixerConfig
+    backbone_class = IsoMixerModel
+
+
 class IsoConvNetModel(IsotropicModel):
     """Isotropic convolutional backbone: depthwise convolution token mixer (ConvMixer-like, Trockman & Kolter 2022)."""
 
@@ -87,6 +106,13 @@ class IsoConvNetModel(IsotropicModel):
 
 class IsoConvNetForImageClassification(IsotropicForImageClassification):
     """`IsoConvNetModel` with a linear classifier on the mean-pooled tokens."""
+
+    config_class = IsoConvNetConfig
+    backbone_class = IsoConvNetModel
+
+
+class IsoConvNetForMaskedImageModeling(IsotropicForMaskedImageModeling):
+    """`IsoConvNetModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`)."""
 
     config_class = IsoConvNetConfig
     backbone_class = IsoConvNetModel

@@ -1,6 +1,17 @@
 """PRS-ViT (Lee et al. 2022): progressive reparameterization of convolutions into self-attention."""
 
 from .configuration_prs_vit import PRSViTConfig
-from .modeling_prs_vit import PRSViTForImageClassification, PRSViTModel, ReparameterizableConvAttention
+from .modeling_prs_vit import (
+    PRSViTForImageClassification,
+    PRSViTForMaskedImageModeling,
+    PRSViTModel,
+    ReparameterizableConvAttention,
+)
 
-__all__ = ["PRSViTConfig", "PRSViTForImageClassification", "PRSViTModel", "ReparameterizableConvAttention"]
+__all__ = [
+    "PRSViTConfig",
+    "PRSViTForImageClassification",
+    "PRSViTForMaskedImageModeling",
+    "PRSViTModel",
+    "ReparameterizableConvAttention",
+]

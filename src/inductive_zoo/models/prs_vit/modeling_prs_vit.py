@@ -8,7 +8,11 @@ from torch.nn import functional as F
 from transformers import initialization as init
 
 from ...layers import GatedPositionalSelfAttention, MultiHeadSelfAttention, kernel_offsets
-from ..skeleton.modeling_skeleton import IsotropicForImageClassification, IsotropicModel
+from ..skeleton.modeling_skeleton import (
+    IsotropicForImageClassification,
+    IsotropicForMaskedImageModeling,
+    IsotropicModel,
+)
 from .configuration_prs_vit import PRSViTConfig
 
 CONVOLUTION, ATTENTION = "convolution", "attention"
@@ -160,11 +164,11 @@ class PRSViTModel(IsotropicModel):
             init.copy_(module.attention_mode, torch.tensor(module.layer_index in self.config.attention_layers))
 
 
-class PRSViTForImageClassification(IsotropicForImageClassification):
-    """`PRSViTModel` with a linear classifier; `reparameterize` and `layer_modes` act on the backbone."""
+class ReparameterizableBackboneMixin:
+    """`layer_modes` and `reparameterize` of a model with a `PRSViTModel` as `backbone`, acting on the backbone (so
+    that `PRSCallback` drives any PRS-ViT model, classifier or pre-training)."""
 
-    config_class = PRSViTConfig
-    backbone_class = PRSViTModel
+    backbone: PRSViTModel
 
     @property
     def layer_modes(self) -> list[str]:
@@ -172,3 +176,19 @@ class PRSViTForImageClassification(IsotropicForImageClassification):
 
     def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
         return self.backbone.reparameterize(layer_indices)
+
+
+class PRSViTForImageClassification(ReparameterizableBackboneMixin, IsotropicForImageClassification):
+    """`PRSViTModel` with a linear classifier; `reparameterize` and `layer_modes` act on the backbone."""
+
+    config_class = PRSViTConfig
+    backbone_class = PRSViTModel
+
+
+class PRSViTForMaskedImageModeling(ReparameterizableBackboneMixin, IsotropicForMaskedImageModeling):
+    """`PRSViTModel` pre-trained by masked patch reconstruction (see `IsotropicForMaskedImageModeling`);
+    `reparameterize` and `layer_modes` act on the backbone, so `PRSCallback` schedules pre-training too. The loss
+    reads the patch tokens; the class token that joins after the reparameterizable blocks takes no part."""
+
+    config_class = PRSViTConfig
+    backbone_class = PRSViTModel

@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
+from ...objectives.masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
@@ -62,6 +63,12 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
         patch_embedding: inductive-bias switch: `"linear"` (ViT) or `"conv_stem"` (overlapping 3x3 convolutions).
         pooling: inductive-bias switch: `"cls"` (a class token, ViT) or `"mean"` (average of patch tokens).
         final_norm: LayerNorm after the last block (every preset; IBiT's reference code has none).
+        mim_mask_ratio: masked image modeling (`...ForMaskedImageModeling`): fraction of the patches whose
+            embeddings the mask token replaces, `round(ratio * N)` per image (default 0.6, SimMIM's, Xie et al. 2022).
+        mim_masking: `"random"` (uniform, SimMIM/MAE) or `"block"` (BEiT's blockwise masking, Bao et al. 2022).
+        mim_norm_target: reconstruct each masked patch normalised by its own mean and variance (MAE's
+            `norm_pix_loss`, He et al. 2022); default off, so the loss measures pixel reconstruction as in paper 1.
+        mim_loss: per-pixel error of the reconstruction loss, `"mse"` (MAE; default) or `"l1"` (SimMIM).
     """
 
     model_type = "isotropic"
@@ -82,6 +89,10 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     patch_embedding: str = "linear"
     pooling: str = "cls"
     final_norm: bool = True
+    mim_mask_ratio: float = 0.6
+    mim_masking: str = "random"
+    mim_norm_target: bool = False
+    mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
         self.check_choice("position_embedding", POSITION_EMBEDDINGS)
@@ -115,6 +126,7 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
         for name in ("hidden_dropout_prob", "drop_path_rate"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        check_masked_image_modeling_config(self)
         super().__post_init__(**kwargs)
 
     def check_attention_heads(self) -> None:
@@ -136,3 +148,8 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     @property
     def num_patches(self) -> int:
         return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def mim_patch_size(self) -> int:
+        """Side in pixels of the patches masked image modeling masks and reconstructs: the token patches."""
+        return self.patch_size

@@ -1,4 +1,5 @@
-"""The isotropic skeleton as `PreTrainedModel`s: a backbone with a pluggable token mixer and a classification head."""
+"""The isotropic skeleton as `PreTrainedModel`s: a backbone with a pluggable token mixer, a classification head and a
+masked-image-modeling head."""
 
 import torch
 from torch import nn
@@ -7,6 +8,11 @@ from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
 from ...layers import ImageTokenEmbeddings, PositionEmbedding, ResidualBlock
+from ...objectives.masked_image_modeling import (
+    MaskedImageModelingMixin,
+    MaskedImageModelingOutputWithMask,
+    PixelShuffleDecoder,
+)
 from ..classification import classification_loss
 from .configuration_skeleton import IsotropicConfig
 
@@ -14,8 +20,9 @@ from .configuration_skeleton import IsotropicConfig
 class IsotropicPreTrainedModel(PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
-    Weights: truncated normal (std `initializer_range`) for linear and convolution weights, class token and learned
-    position embedding; zeros for biases and the mask token; ones for norm scales (DeiT, Touvron et al. 2021).
+    Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
+    decoder's too), class token and learned position embedding; zeros for biases and the mask token; ones for norm
+    scales (DeiT, Touvron et al. 2021).
     Every parameter and non-persistent buffer is (re)built here through `transformers.initialization`, because
     `from_pretrained` creates the modules on the meta device and only fills what the checkpoint holds.
     """
@@ -40,6 +47,9 @@ class IsotropicPreTrainedModel(PreTrainedModel):
                 init.trunc_normal_(module.cls_token, mean=0.0, std=std)
             if module.mask_token is not None:
                 init.zeros_(module.mask_token)
+        elif isinstance(module, PixelShuffleDecoder):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            init.zeros_(module.bias)
         elif isinstance(module, PositionEmbedding):
             if module.kind == "learned":
                 init.trunc_normal_(module.weight, mean=0.0, std=std)
@@ -178,4 +188,66 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
         output = ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
+        return output if return_dict else output.to_tuple()
+
+
+class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrainedModel):
+    """Masked image modeling on an isotropic backbone: BERT-style masked patch reconstruction in pixel space
+    (Cazenavette & Lucey 2021, fig. 1; the recipe of SimMIM, Xie et al. 2022).
+
+    The backbone (`backbone_class(config, use_mask_token=True)`, under `base_model_prefix = "backbone"` as in
+    `IsotropicForImageClassification`, so `...ForImageClassification.from_pretrained` of a saved model loads it and
+    adds only the classifier) replaces the patch embeddings of the masked patches by a learned mask token before
+    the position embedding (ViT, Dosovitskiy et al. 2021, eq. 1, with BERT's [MASK]); a `PixelShuffleDecoder`
+    (a 1x1 projection, SimMIM's linear head) maps every patch token of the final (normed) sequence to its patch's
+    pixels; the loss, `masked_reconstruction_loss`, covers the masked patches only (config `mim_loss`,
+    `mim_norm_target`). Class tokens take no part: the patch tokens are the last `N` of the sequence, also for
+    ConViT and PRS-ViT, whose class token joins after their local blocks.
+
+    `forward` takes `pixel_values` (normalised like the image processor's output) and optionally `bool_masked_pos`
+    (`(batch, N)` or `(batch, grid_height, grid_width)`, `True` = masked), e.g. from
+    `data.MaskedImageModelingCollator`; without it the model draws a mask per call with `MaskGenerator.from_config`
+    (`mim_mask_ratio`, `mim_masking`) from torch's global generator. Returns `MaskedImageModelingOutputWithMask`
+    (`loss`, `reconstruction` of the input's shape, `hidden_states`, `attentions`, the mask used); the loss is always
+    computed, so plain `Trainer` trains the model (`remove_unused_columns=False`; `label_names=["bool_masked_pos"]`
+    makes `evaluate` report it, as transformers' `run_mim.py`).
+
+    The pixels of the masked patches are also set to 0 (the normalised mean) before the backbone: with
+    `patch_embedding="conv_stem"` the stem's receptive field (`2 * patch_size - 1` pixels) reaches `patch_size - 1`
+    pixels into the patches above and to the left, so visible tokens would otherwise see most of a masked
+    neighbour. No part of the network sees a masked pixel; only the loss does.
+    """
+
+    backbone_class: type[IsotropicModel]
+
+    def __init__(self, config: IsotropicConfig) -> None:
+        super().__init__(config)
+        self.backbone = self.backbone_class(config, use_mask_token=True)
+        self.decoder = PixelShuffleDecoder(config.hidden_size, config.patch_size, config.num_channels)
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        bool_masked_pos: torch.Tensor | None = None,
+        interpolate_pos_encoding: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> MaskedImageModelingOutputWithMask | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        hidden_pixels, bool_masked_pos = self.mask_inputs(pixel_values, bool_masked_pos)
+        outputs = self.backbone(
+            hidden_pixels,
+            bool_masked_pos=bool_masked_pos,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        batch_size, _, height, width = pixel_values.shape
+        grid_height, grid_width = height // self.config.patch_size, width // self.config.patch_size
+        patch_tokens = outputs.last_hidden_state[:, -grid_height * grid_width :]
+        feature_map = patch_tokens.transpose(1, 2).reshape(batch_size, -1, grid_height, grid_width)
+        output = self.reconstruct(feature_map, pixel_values, bool_masked_pos, outputs)
         return output if return_dict else output.to_tuple()

@@ -1,0 +1,1 @@
+"""Self-supervised objectives: masked image modeling, DINO self-distillation, SimCLR contrastive learning."""
