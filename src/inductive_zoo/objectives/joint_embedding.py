@@ -1,0 +1,273 @@
+"""Joint-embedding self-supervision on any backbone of the zoo: SimCLR (Chen et al. 2020) and DINO (Caron et al.
+2021) as `PreTrainedModel`s that plain `Trainer` trains on `data.MultiViewCollator` batches.
+
+Both wrap a zoo backbone (the `VARIANTS` backbone of the config's class) under `base_model_prefix = "backbone"`, so
+`AutoModelForImageClassification.from_pretrained` of a saved model loads the (student) backbone and adds only the
+classifier. `config_class` must be a class attribute for transformers, hence one thin subclass per variant, built
+and cached by `simclr_model_class(config_class)` / `dino_model_class(config_class)` (e.g. `IsoTransformerForSimCLR`);
+`SimCLRModel.for_config(config)` / `DINOModel.for_config(config)` build the right one from a config.
+
+Hyper-parameters are read from the backbone's config with `getattr` (a config takes extra keyword arguments and
+saves them, e.g. `IsoTransformerConfig(..., simclr_temperature=0.5)`), with these defaults:
+
+- SimCLR: `simclr_temperature` 0.2, `simclr_hidden_size` 512, `simclr_projection_size` 128 (`ProjectionHead`).
+- DINO: `dino_out_features` 4096, `dino_hidden_size` 2048, `dino_bottleneck_size` 256 (`DINOHead`),
+  `dino_student_temperature` 0.1, `dino_center_momentum` 0.9 (`DINOLoss`), `dino_warmup_teacher_temperature` 0.04,
+  `dino_teacher_temperature` 0.07, `dino_warmup_teacher_temperature_epochs` 0 (`teacher_temperature`).
+"""
+
+import inspect
+from dataclasses import dataclass
+from functools import cache
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .contrastive import ProjectionHead, nt_xent_loss
+from .self_distillation import DINOHead, DINOLoss, teacher_temperature
+
+# Backbones whose weights fix the token count (IsoMixer's token-mixing MLP, IBiT's attention masks).
+FIXED_SIZE_MODEL_TYPES = ("iso_mixer", "ibit")
+
+
+def backbone_class_for(config_class: type[PreTrainedConfig]) -> type[PreTrainedModel]:
+    """The zoo backbone registered for `config_class` in `inductive_zoo.VARIANTS`."""
+    from .. import VARIANTS  # the package imports the models, which import this package's siblings
+
+    for variant_config, backbone, _ in VARIANTS:
+        if variant_config is config_class:
+            return backbone
+    raise ValueError(f"{config_class.__name__} is not the config of a zoo variant")
+
+
+def feature_size(config: PreTrainedConfig) -> int:
+    """Width of the backbone's `pooler_output`: the last stage's channels (CADA-ResNet) or `hidden_size`."""
+    stage_channels = getattr(config, "stage_channels", None)
+    return stage_channels[-1] if stage_channels else config.hidden_size
+
+
+@dataclass
+class JointEmbeddingOutput(ModelOutput):
+    """`loss` and the per-view outputs of the heads, `(V, B, D)` (SimCLR: projections; DINO: student logits of the
+    global views)."""
+
+    loss: torch.Tensor | None = None
+    embeddings: torch.Tensor | None = None
+
+
+class JointEmbeddingPreTrainedModel(PreTrainedModel):
+    """What both objectives share: the backbone lookup, running the backbone on a stack of views, the heads' init."""
+
+    backbone_class: type[PreTrainedModel]
+    base_model_prefix = "backbone"
+    main_input_name = "global_views"
+    input_modalities = ("image",)
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__(config)
+        self.takes_interpolate_pos_encoding = (
+            "interpolate_pos_encoding" in inspect.signature(self.backbone_class.forward).parameters
+        )
+
+    @classmethod
+    def for_config(cls, config: PreTrainedConfig) -> "JointEmbeddingPreTrainedModel":
+        raise NotImplementedError
+
+    def embed_views(self, backbone: nn.Module, views: torch.Tensor) -> torch.Tensor:
+        """`pooler_output` of `backbone` for `(V, B, C, H, W)` views in one batched call: `(V * B, F)`."""
+        if views.ndim != 5:
+            raise ValueError(f"views of shape (views, batch, channels, height, width) expected, got {views.shape}")
+        size = views.shape[-1]
+        kwargs = {}
+        if size != self.config.image_size or views.shape[-2] != self.config.image_size:
+            if self.config.model_type in FIXED_SIZE_MODEL_TYPES:
+                raise ValueError(
+                    f"{type(backbone).__name__} cannot run at another image size than its configured "
+                    f"{self.config.image_size} px, got {views.shape[-2]}x{size} views; build views at that size "
+                    "(e.g. MultiViewConfig.dino(num_local_views=0)) or use another backbone"
+                )
+            if self.takes_interpolate_pos_encoding:
+                kwargs["interpolate_pos_encoding"] = True
+        return backbone(views.flatten(0, 1), return_dict=True, **kwargs).pooler_output
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, DINOHead):
+            init.trunc_normal_(module.prototypes, mean=0.0, std=0.02)
+        elif isinstance(module, DINOLoss):
+            init.zeros_(module.center)
+        elif isinstance(module, nn.BatchNorm1d):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+            init.zeros_(module.running_mean)
+            init.ones_(module.running_var)
+            init.zeros_(module.num_batches_tracked)
+
+
+class SimCLRModel(JointEmbeddingPreTrainedModel):
+    """SimCLR: the backbone's `pooler_output` of both global views, projected by `ProjectionHead`, scored with
+    `nt_xent_loss` at `simclr_temperature`. `forward(global_views (2, B, C, S, S), labels=None)`; `labels` (from
+    the collator) are ignored. The loss is always computed. Build with `simclr_model_class` or `for_config`."""
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__(config)
+        self.backbone = self.backbone_class(config)
+        self.projection = ProjectionHead(
+            feature_size(config),
+            getattr(config, "simclr_hidden_size", 512),
+            getattr(config, "simclr_projection_size", 128),
+        )
+        self.temperature = getattr(config, "simclr_temperature", 0.2)
+        self.post_init()
+
+    @classmethod
+    def for_config(cls, config: PreTrainedConfig) -> "SimCLRModel":
+        return simclr_model_class(type(config))(config)
+
+    def forward(
+        self,
+        global_views: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> JointEmbeddingOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if global_views is None or global_views.ndim != 5 or global_views.shape[0] != 2:
+            shape = None if global_views is None else tuple(global_views.shape)
+            raise ValueError(f"SimCLR needs global_views of shape (2, batch, channels, height, width), got {shape}")
+        projections = self.projection(self.embed_views(self.backbone, global_views))
+        projections = projections.unflatten(0, global_views.shape[:2])
+        loss = nt_xent_loss(projections[0], projections[1], self.temperature)
+        output = JointEmbeddingOutput(loss=loss, embeddings=projections)
+        return output if return_dict else output.to_tuple()
+
+
+class DINOModel(JointEmbeddingPreTrainedModel):
+    """DINO: self-distillation with no labels. The student (`backbone` + `head`, a `DINOHead`) sees the global and
+    the local views; the teacher (`teacher_backbone` + `teacher_head`, same architecture, no gradients) only the
+    global views; `DINOLoss` (`dino_loss`, whose `center` buffer is saved with the model) makes each student view
+    match the teacher's centred, sharpened output of every other global view, at teacher temperature
+    `teacher_temperature(self.dino_epoch, dino_warmup_teacher_temperature_epochs, ...)`.
+
+    The teacher is a registered submodule (saved in `model.safetensors`, restored by a resumed `Trainer`), sharing
+    no tensor with the student; it is initialised as a copy of the student and then follows it by EMA, which
+    `training.callbacks.DINOTeacherCallback` applies (`update_teacher`) after every optimizer step, also setting
+    `dino_epoch` (a plain attribute, 0 until then) from the Trainer's epoch. Local views at another size than
+    `config.image_size` are run with `interpolate_pos_encoding=True`; IsoMixer and IBiT, fixed to their size,
+    raise `ValueError` on them. `forward(global_views (G, B, C, S, S), local_views (L, B, C, s, s) = None,
+    labels=None)`; `labels` are ignored.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__(config)
+        head_sizes = (
+            feature_size(config),
+            getattr(config, "dino_out_features", 4096),
+            getattr(config, "dino_hidden_size", 2048),
+            getattr(config, "dino_bottleneck_size", 256),
+        )
+        self.backbone = self.backbone_class(config)
+        self.head = DINOHead(*head_sizes)
+        self.teacher_backbone = self.backbone_class(config)
+        self.teacher_head = DINOHead(*head_sizes)
+        self.teacher_backbone.requires_grad_(False)
+        self.teacher_head.requires_grad_(False)
+        self.dino_loss = DINOLoss(
+            head_sizes[1],
+            getattr(config, "dino_student_temperature", 0.1),
+            getattr(config, "dino_center_momentum", 0.9),
+        )
+        self.dino_epoch = 0.0
+        self.post_init()
+
+    @classmethod
+    def for_config(cls, config: PreTrainedConfig) -> "DINOModel":
+        return dino_model_class(type(config))(config)
+
+    def student_and_teacher(self) -> list[tuple[nn.Module, nn.Module]]:
+        return [(self.backbone, self.teacher_backbone), (self.head, self.teacher_head)]
+
+    @torch.no_grad()
+    def initialize_weights(self) -> None:
+        """Every submodule's init, then the teacher's tensors copied from the student's (after `post_init`, and in
+        `from_pretrained` for a teacher missing from the checkpoint: `init.copy_` leaves loaded tensors alone).
+        Not in `_init_weights(self)`: transformers skips the call on a module without direct parameters."""
+        super().initialize_weights()
+        for student, teacher in self.student_and_teacher():
+            student_state = student.state_dict(keep_vars=True)
+            for name, tensor in teacher.state_dict(keep_vars=True).items():
+                init.copy_(tensor, student_state[name])
+
+    @torch.no_grad()
+    def update_teacher(self, momentum: float) -> None:
+        """`teacher = momentum * teacher + (1 - momentum) * student`, for every parameter; buffers (BatchNorm
+        statistics) are the teacher's own."""
+        for student, teacher in self.student_and_teacher():
+            for teacher_parameter, student_parameter in zip(teacher.parameters(), student.parameters(), strict=True):
+                teacher_parameter.mul_(momentum).add_(student_parameter.detach(), alpha=1.0 - momentum)
+
+    def current_teacher_temperature(self) -> float:
+        config = self.config
+        return teacher_temperature(
+            float(self.dino_epoch),
+            getattr(config, "dino_warmup_teacher_temperature_epochs", 0),
+            getattr(config, "dino_warmup_teacher_temperature", 0.04),
+            getattr(config, "dino_teacher_temperature", 0.07),
+        )
+
+    def forward(
+        self,
+        global_views: torch.Tensor | None = None,
+        local_views: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> JointEmbeddingOutput | tuple:
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if global_views is None or global_views.ndim != 5 or global_views.shape[0] < 2:
+            shape = None if global_views is None else tuple(global_views.shape)
+            raise ValueError(
+                f"DINO needs global_views of shape (views >= 2, batch, channels, height, width), got {shape}"
+            )
+        num_global, batch_size = global_views.shape[:2]
+        student = self.head(self.embed_views(self.backbone, global_views))
+        if local_views is not None and local_views.shape[0] > 0:
+            local = self.head(self.embed_views(self.backbone, local_views))
+            student = torch.cat([student, local])
+        with torch.no_grad():
+            teacher = self.teacher_head(self.embed_views(self.teacher_backbone, global_views))
+        loss = self.dino_loss(
+            list(student.split(batch_size)), list(teacher.split(batch_size)), self.current_teacher_temperature()
+        )
+        output = JointEmbeddingOutput(
+            loss=loss, embeddings=student[: num_global * batch_size].unflatten(0, (-1, batch_size))
+        )
+        return output if return_dict else output.to_tuple()
+
+
+@cache
+def simclr_model_class(config_class: type[PreTrainedConfig]) -> type[SimCLRModel]:
+    """`{Variant}ForSimCLR`: `SimCLRModel` on the zoo backbone of `config_class` (cached: one class per variant)."""
+    return _variant_class(SimCLRModel, "SimCLR", config_class)
+
+
+@cache
+def dino_model_class(config_class: type[PreTrainedConfig]) -> type[DINOModel]:
+    """`{Variant}ForDINO`: `DINOModel` on the zoo backbone of `config_class` (cached: one class per variant)."""
+    return _variant_class(DINOModel, "DINO", config_class)
+
+
+def _variant_class(base: type, objective: str, config_class: type[PreTrainedConfig]) -> type:
+    backbone = backbone_class_for(config_class)
+    name = backbone.__name__.removesuffix("Model") + f"For{objective}"
+    attributes = {"config_class": config_class, "backbone_class": backbone, "__module__": __name__}
+    for attribute in ("_no_split_modules", "supports_gradient_checkpointing", "_supports_sdpa"):
+        if hasattr(backbone, attribute):
+            attributes[attribute] = getattr(backbone, attribute)
+    return type(name, (base,), attributes)
