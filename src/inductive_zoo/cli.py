@@ -58,10 +58,18 @@ def demo(argv: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="inductive-zoo", description=__doc__)
-    parser.add_argument("command", choices=["demo", "train"], help="demo: train/save/reload/pipeline; train: recipe")
+    parser.add_argument(
+        "command",
+        choices=["demo", "train", "pretrain"],
+        help="demo: train/save/reload/pipeline; train, pretrain: recipes",
+    )
     command, rest = parser.parse_known_args(argv[:1])[0].command, argv[1:]
     if command == "demo":
         demo(rest)
+    elif command == "pretrain":
+        from .training.pretraining import main as pretrain_main
+
+        pretrain_main(rest)
     else:
         from .training.image_classification import main as train_main
 

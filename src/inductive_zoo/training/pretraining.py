@@ -1,0 +1,168 @@
+"""Self-supervised pre-training with `Trainer`, then frozen-feature evaluation and optional fine-tuning.
+
+    inductive-zoo pretrain --objective mim --model_type iso_convnet --preset micro-patch4-32 \
+        --dataset ../shared/datasets/cifar10 --train_fraction 0.1 --output_dir outputs/mim --num_train_epochs 10
+
+Pre-trains with masked image modeling (`mim`, paper 1), DINO (`dino`) or SimCLR (`simclr`), saves the model and its
+image processor, measures k-NN and linear-probe accuracy of the frozen backbone before and after pre-training on a
+class-balanced memory bank of the training split against the evaluation split, optionally fine-tunes the backbone
+with the supervised recipe (`--finetune_epochs`), and writes everything to `pretraining_results.json`.
+"""
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForMaskedImageModeling, HfArgumentParser, Trainer, TrainingArguments, set_seed
+
+from ..data import (
+    DecodedImageDataset,
+    MaskedImageModelingCollator,
+    class_balanced_subset,
+    image_processor_for,
+    load_image_dataset,
+)
+from ..data.views import MultiViewCollator, MultiViewConfig
+from ..evaluation import extract_features, knn_accuracy, linear_probe_accuracy
+from ..objectives.joint_embedding import FIXED_SIZE_MODEL_TYPES, dino_model_class, simclr_model_class
+from .callbacks import DINOTeacherCallback, KNNMonitorCallback, PRSCallback
+from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments, parse_overrides
+from .image_classification import run as run_classification
+
+logger = logging.getLogger(__name__)
+
+OBJECTIVES = ("mim", "dino", "simclr")
+
+
+@dataclass
+class PretrainingArguments:
+    """What to pre-train and how to evaluate it."""
+
+    objective: str = field(default="mim", metadata={"help": f"one of {OBJECTIVES}"})
+    model_type: str = field(default="iso_transformer", metadata={"help": f"one of {sorted(CONFIG_CLASSES)}"})
+    preset: str = field(default="micro-patch4-32", metadata={"help": "named preset of the variant's config"})
+    config_overrides: str | None = field(
+        default=None, metadata={"help": "e.g. 'num_hidden_layers=2,mim_mask_ratio=0.5'"}
+    )
+    dataset: str = field(default="digits", metadata={"help": "'digits', a Hub id or a local directory"})
+    train_fraction: float = field(default=1.0, metadata={"help": "class-balanced, seeded fraction of train to use"})
+    subset_seed: int = field(default=0, metadata={"help": "seed of the train_fraction subset"})
+    num_local_views: int = field(default=6, metadata={"help": "DINO local views (0 for IsoMixer and IBiT)"})
+    schedule: str | None = field(default=None, metadata={"help": "PRS-ViT only: reparameterization schedule"})
+    conv_epochs: int = field(default=0, metadata={"help": "PRS-ViT only: convolution epochs"})
+    knn_every_n_epochs: int = field(default=0, metadata={"help": "k-NN monitor during pre-training (0: off)"})
+    eval_bank_size: int = field(default=5000, metadata={"help": "training images in the k-NN / probe memory bank"})
+    eval_size: int = field(default=2000, metadata={"help": "evaluation images for k-NN and the linear probe"})
+    finetune_epochs: int = field(default=0, metadata={"help": "fine-tune the pre-trained backbone (0: skip)"})
+
+
+def build_pretraining_model(args: PretrainingArguments) -> torch.nn.Module:
+    if args.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {args.objective!r}")
+    if args.model_type not in CONFIG_CLASSES:
+        raise ValueError(f"unknown model_type {args.model_type!r}; choose one of {sorted(CONFIG_CLASSES)}")
+    config_class = CONFIG_CLASSES[args.model_type]
+    config = config_class.from_preset(args.preset, **parse_overrides(args.config_overrides))
+    if args.objective == "mim":
+        return AutoModelForMaskedImageModeling.from_config(config)
+    factory = dino_model_class if args.objective == "dino" else simclr_model_class
+    return factory(config_class)(config)
+
+
+def collator_for(args: PretrainingArguments, config: Any, mean: list[float], std: list[float]):
+    if args.objective == "mim":
+        return MaskedImageModelingCollator.from_config(config, mean, std)
+    if args.objective == "simclr":
+        return MultiViewCollator(MultiViewConfig.simclr(config.image_size), mean, std)
+    local_views = 0 if config.model_type in FIXED_SIZE_MODEL_TYPES else args.num_local_views
+    patch = getattr(config, "patch_size", 1)
+    return MultiViewCollator(MultiViewConfig.dino(config.image_size, local_views, patch), mean, std)
+
+
+def frozen_feature_accuracy(model: torch.nn.Module, bank: DecodedImageDataset, held_out: DecodedImageDataset) -> dict:
+    train_features, train_labels = extract_features(model, bank)
+    test_features, test_labels = extract_features(model, held_out)
+    return {
+        "knn_accuracy": knn_accuracy(train_features, train_labels, test_features, test_labels),
+        "linear_probe_accuracy": linear_probe_accuracy(train_features, train_labels, test_features, test_labels),
+    }
+
+
+def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[str, Any]:
+    """Pre-trains, evaluates frozen features before and after, optionally fine-tunes; returns the results."""
+    set_seed(training_args.seed)
+    data = load_image_dataset(args.dataset, seed=0)
+    model = build_pretraining_model(args)
+    config = model.config
+    processor = image_processor_for(config.image_size, config.num_channels)
+    columns = (data.image_column, data.label_column, config.image_size)
+    train_split = class_balanced_subset(data.splits["train"], args.train_fraction, data.label_column, args.subset_seed)
+    bank_fraction = min(1.0, args.eval_bank_size / len(train_split))
+    bank = DecodedImageDataset(
+        class_balanced_subset(train_split, bank_fraction, data.label_column, args.subset_seed), "train", *columns
+    )
+    eval_split = data.splits[data.eval_split]
+    held_out = DecodedImageDataset(
+        eval_split.select(range(min(args.eval_size, len(eval_split)))), data.eval_split, *columns
+    )
+
+    results: dict[str, Any] = {"objective": args.objective, "model_type": args.model_type, "preset": args.preset,
+                               "config_overrides": args.config_overrides, "train_images": len(train_split)}  # fmt: skip
+    results["initial"] = frozen_feature_accuracy(model, bank, held_out)
+
+    callbacks = []
+    if args.objective == "dino":
+        callbacks.append(DINOTeacherCallback())
+    if hasattr(model.base_model, "reparameterize"):
+        callbacks.append(PRSCallback(args.schedule or "linear", args.conv_epochs))
+    if args.knn_every_n_epochs:
+        callbacks.append(KNNMonitorCallback(bank, held_out, every_n_epochs=args.knn_every_n_epochs))
+    training_args.remove_unused_columns = False
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        train_dataset=DecodedImageDataset(train_split, "train", *columns),
+        data_collator=collator_for(args, config, processor.image_mean, processor.image_std),
+        processing_class=processor,
+        callbacks=callbacks,
+    )
+    train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model()
+    trainer.save_state()
+    results["train_loss"] = train_result.metrics["train_loss"]
+    results["losses"] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    results["pretrained"] = frozen_feature_accuracy(model, bank, held_out)
+
+    if args.finetune_epochs:
+        finetune_args = dataclasses.replace(
+            training_args, output_dir=str(Path(training_args.output_dir) / "finetune"),
+            num_train_epochs=args.finetune_epochs, resume_from_checkpoint=None, do_train=True, do_eval=True,
+        )  # fmt: skip
+        _, metrics = run_classification(
+            ModelArguments(model_name_or_path=training_args.output_dir),
+            DataArguments(
+                dataset=args.dataset,
+                train_fraction=args.train_fraction,
+                subset_seed=args.subset_seed,
+                max_eval_samples=args.eval_size,
+            ),
+            finetune_args,
+        )
+        results["finetuned_accuracy"] = metrics["eval_accuracy"]
+    if trainer.is_world_process_zero():
+        (Path(training_args.output_dir) / "pretraining_results.json").write_text(json.dumps(results, indent=2))
+    logger.info("pre-training results: %s", results)
+    return results
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[PretrainingArguments, TrainingArguments]:
+    return HfArgumentParser((PretrainingArguments, TrainingArguments)).parse_args_into_dataclasses(args=argv)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Command-line entry point: `inductive-zoo pretrain --objective mim --output_dir DIR ...`."""
+    return run(*parse_args(argv))
