@@ -1,0 +1,54 @@
+"""The pre-training recipe end to end on a small real CIFAR-10 subset, for each objective."""
+
+import json
+
+import pytest
+from transformers import AutoModelForImageClassification
+
+from inductive_zoo.training.pretraining import main
+
+
+@pytest.mark.parametrize(
+    ("objective", "model_type", "extra"),
+    [
+        ("mim", "iso_convnet", []),
+        ("simclr", "iso_transformer", []),
+        (
+            "dino",
+            "iso_transformer",
+            # Tiny-scale DINO settings that do not collapse (see tests/test_joint_embedding.py).
+            [
+                "--num_local_views",
+                "2",
+                "--config_overrides",
+                "dino_out_features=1024,dino_center_momentum=0.99,dino_warmup_teacher_temperature=0.015,"
+                "dino_teacher_temperature=0.02",
+            ],
+        ),
+    ],
+)
+def test_pretraining_recipe_trains_evaluates_and_saves_a_loadable_backbone(
+    objective, model_type, extra, cifar10_path, tmp_path
+):
+    results = main(
+        [
+            "--objective", objective, "--model_type", model_type, "--preset", "micro-patch4-32",
+            "--dataset", str(cifar10_path), "--train_fraction", "0.01", "--eval_bank_size", "300", "--eval_size", "200",
+            "--output_dir", str(tmp_path), "--num_train_epochs", "2", "--per_device_train_batch_size", "50",
+            "--learning_rate", "1e-3", "--logging_steps", "2", "--save_strategy", "no", "--report_to", "none",
+            "--dataloader_pin_memory", "false", "--seed", "0", *extra,
+        ]
+    )  # fmt: skip
+    saved = json.loads((tmp_path / "pretraining_results.json").read_text())
+    assert saved["objective"] == objective and saved["train_images"] == 500
+    for stage in ("initial", "pretrained"):
+        assert 0.0 <= saved[stage]["knn_accuracy"] <= 1.0 and 0.0 <= saved[stage]["linear_probe_accuracy"] <= 1.0
+    assert results["losses"][-1] < results["losses"][0]
+    classifier = AutoModelForImageClassification.from_pretrained(tmp_path, num_labels=10)
+    assert type(classifier).__name__.endswith("ForImageClassification")
+    assert (tmp_path / "preprocessor_config.json").exists()
+
+
+def test_unknown_objective_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="objective must be one of"):
+        main(["--objective", "byol", "--output_dir", str(tmp_path)])
