@@ -2,6 +2,7 @@
 
 import argparse
 import sys
+from importlib import import_module
 from pathlib import Path
 
 DEMO_DEFAULTS = [
@@ -24,6 +25,9 @@ DEMO_DEFAULTS = [
     "--hflip_prob", "0.0",
     "--seed", "0",
 ]  # fmt: skip
+
+# Hub commands: command -> module of `inductive_zoo.publishing` whose `main(argv)` runs it.
+PUBLISHING_COMMANDS = {"publish": "publish", "convert": "convert", "release": "release"}
 
 
 def demo(argv: list[str]) -> dict[str, float]:
@@ -60,12 +64,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="inductive-zoo", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["demo", "train", "pretrain"],
-        help="demo: train/save/reload/pipeline; train, pretrain: recipes",
+        choices=["demo", "train", "pretrain", "study", "publish", "convert", "release"],
+        help="demo: train/save/reload/pipeline; train, pretrain: recipes; study: the papers' studies; "
+        "publish, convert, release: the Hub",
     )
     command, rest = parser.parse_known_args(argv[:1])[0].command, argv[1:]
     if command == "demo":
         demo(rest)
+    elif command == "study":
+        from .studies import main as study_main
+
+        study_main(rest)
+    elif command in PUBLISHING_COMMANDS:
+        import_module(f".publishing.{PUBLISHING_COMMANDS[command]}", __package__).main(rest)
     elif command == "pretrain":
         from .training.pretraining import main as pretrain_main
 

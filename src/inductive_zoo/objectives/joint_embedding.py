@@ -26,6 +26,7 @@ from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from ..models.loading import SafeLoadingMixin
 from .contrastive import ProjectionHead, nt_xent_loss
 from .self_distillation import DINOHead, DINOLoss, teacher_temperature
 
@@ -58,7 +59,7 @@ class JointEmbeddingOutput(ModelOutput):
     embeddings: torch.Tensor | None = None
 
 
-class JointEmbeddingPreTrainedModel(PreTrainedModel):
+class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     """What both objectives share: the backbone lookup, running the backbone on a stack of views, the heads' init."""
 
     backbone_class: type[PreTrainedModel]

@@ -18,7 +18,6 @@ from transformers import (
     EvalPrediction,
     HfArgumentParser,
     PreTrainedModel,
-    Trainer,
     TrainingArguments,
     set_seed,
 )
@@ -34,7 +33,9 @@ from ..data import (
     load_image_dataset,
 )
 from ..metrics import load_accuracy_metric
-from .callbacks import PRS_SCHEDULES, PRSCallback
+from ..publishing.records import TrainingSummary
+from .callbacks import PRS_SCHEDULES, NonFiniteLossCallback, PRSCallback
+from .checkpointing import ResumableTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,11 @@ def compute_accuracy_fn():
     return compute_metrics
 
 
-def build_trainer(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> Trainer:
-    """Loads the data, builds the model and returns a ready `Trainer` (nothing is trained yet)."""
+def build_trainer(
+    model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
+) -> ResumableTrainer:
+    """Loads the data, builds the model and returns a ready `ResumableTrainer` (nothing is trained yet): atomic
+    checkpoints, exact resume (also mid-epoch) and a `NonFiniteLossCallback` that stops a diverged run."""
     set_seed(training_args.seed)
     data = load_image_dataset(data_args.dataset, data_args.image_column, data_args.label_column, seed=0)
     model, processor = build_model(model_args, data.label_names)
@@ -155,12 +159,12 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, training
     train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation)
     eval_dataset = DecodedImageDataset(eval_split, data.eval_split, *columns)
     training_args.remove_unused_columns = False
-    callbacks = []
+    callbacks = [NonFiniteLossCallback()]
     if hasattr(model, "reparameterize"):
         callbacks.append(PRSCallback(model_args.schedule or "linear", model_args.conv_epochs))
     elif model_args.schedule is not None:
         raise ValueError(f"--schedule applies to PRS-ViT only, not to {model.config.model_type}")
-    return Trainer(
+    return ResumableTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -174,8 +178,10 @@ def build_trainer(model_args: ModelArguments, data_args: DataArguments, training
 
 def run(
     model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments
-) -> tuple[Trainer, dict[str, float]]:
-    """Trains (resuming from `resume_from_checkpoint` if given), evaluates, saves; returns the trainer and metrics."""
+) -> tuple[ResumableTrainer, dict[str, float]]:
+    """Trains (resuming from `resume_from_checkpoint` if given: a checkpoint directory, `last` for the last complete
+    checkpoint of `output_dir`, or `auto` for that checkpoint if there is one), evaluates, saves; returns the trainer
+    and the metrics."""
     trainer = build_trainer(model_args, data_args, training_args)
     metrics: dict[str, float] = {}
     if training_args.do_train:
@@ -187,6 +193,8 @@ def run(
         metrics.update(trainer.evaluate())
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
+    if trainer.is_world_process_zero():
+        TrainingSummary.from_run(trainer, model_args, data_args).save(training_args.output_dir)
     return trainer, metrics
 
 

@@ -7,6 +7,7 @@ from transformers import PreTrainedConfig
 from ...layers.cada import INVARIANCES
 from ...objectives.masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
+from ..validation import check_field_types
 
 STEMS = ("imagenet", "cifar")
 MIXERS = ("cada", "conv")
@@ -88,6 +89,7 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
+        check_field_types(self)
         for name, choices in (("stem", STEMS), ("mixer", MIXERS), ("invariance", INVARIANCES)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")

@@ -19,6 +19,7 @@ from ...objectives.masked_image_modeling import (
     prepare_bool_masked_pos,
 )
 from ..classification import classification_loss
+from ..loading import SafeLoadingMixin
 from .configuration_cada_resnet import CADAResNetConfig
 
 
@@ -96,7 +97,7 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
         return self.activation(hidden_states + residual)
 
 
-class CADAResNetPreTrainedModel(PreTrainedModel):
+class CADAResNetPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     """Weight initialisation and loading conventions of CADA-ResNet.
 
     Convolutions: He et al. (2015) normal initialisation in fan-out mode with the ReLU gain (torchvision's ResNet),

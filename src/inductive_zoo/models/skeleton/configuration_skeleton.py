@@ -7,6 +7,7 @@ from transformers import PreTrainedConfig
 
 from ...objectives.masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
+from ..validation import check_field_types
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -95,6 +96,7 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
+        check_field_types(self)
         self.check_choice("position_embedding", POSITION_EMBEDDINGS)
         self.check_choice("patch_embedding", PATCH_EMBEDDINGS)
         self.check_choice("pooling", POOLINGS)

@@ -14,10 +14,11 @@ from ...objectives.masked_image_modeling import (
     PixelShuffleDecoder,
 )
 from ..classification import classification_loss
+from ..loading import SafeLoadingMixin
 from .configuration_skeleton import IsotropicConfig
 
 
-class IsotropicPreTrainedModel(PreTrainedModel):
+class IsotropicPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling

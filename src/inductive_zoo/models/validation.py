@@ -1,0 +1,60 @@
+"""Type and range checks shared by every config of the zoo, so that a bad value fails on construction."""
+
+import math
+import types
+import typing
+from typing import Any
+
+from transformers.activations import ACT2FN
+
+# Fields that must be strictly positive floats when present.
+POSITIVE_FLOAT_FIELDS = ("layer_norm_eps", "initializer_range")
+
+
+def declared_fields(config_class: type) -> dict[str, Any]:
+    """The annotated fields that the package's config classes declare (not transformers' own), by name."""
+    fields: dict[str, Any] = {}
+    for klass in reversed(config_class.__mro__):
+        if not klass.__module__.startswith("inductive_zoo."):
+            continue
+        for name, annotation in vars(klass).get("__annotations__", {}).items():
+            if typing.get_origin(annotation) is not typing.ClassVar:
+                fields[name] = annotation
+    return fields
+
+
+def accepts(annotation: Any, value: Any) -> bool:
+    """Whether `value` has the declared type: `bool` only for `bool`, ints for `int`, finite ints or floats for
+    `float` (bools pass as numbers, which they are in Python: the range checks of the config classes refuse them
+    with their own messages), `None` only where the annotation allows it; list fields are left to their config
+    class."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return any(accepts(option, value) for option in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int)
+    if annotation is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if typing.get_origin(annotation) in (list, tuple):
+        return True  # lists (depths, attention_layers) are checked element by element by their config class
+    return isinstance(value, annotation) if isinstance(annotation, type) else True
+
+
+def check_field_types(config: Any) -> None:
+    """Raises `ValueError` naming the field if a declared field has a value of another type (a string where a
+    number is expected, a NaN, `"false"` for a boolean), a non-positive `layer_norm_eps` or `initializer_range`, or
+    a `hidden_act` that is not an activation of `transformers.activations.ACT2FN`. Config classes call it first in
+    `__post_init__`, so that their range checks compare numbers only."""
+    for name, annotation in declared_fields(type(config)).items():
+        value = getattr(config, name, None)
+        if not accepts(annotation, value):
+            kind = "a bool" if annotation is bool else f"of type {annotation}"
+            raise ValueError(f"{name} must be {kind}, got {value!r}")
+    for name in POSITIVE_FLOAT_FIELDS:
+        if hasattr(config, name) and not getattr(config, name) > 0:
+            raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
+    if hasattr(config, "hidden_act") and config.hidden_act not in ACT2FN:
+        raise ValueError(f"hidden_act must be one of {sorted(ACT2FN)}, got {config.hidden_act!r}")

@@ -1,0 +1,25 @@
+"""Publishing to the Hub: model cards from `model_cards/`, `publish` (config, weights, processor, card, optional
+remote code or a transformers-native ViT export), `convert` (third-party checkpoints to ready-to-publish folders)
+and `release` (train, evaluate and publish every variant; `inductive_zoo.publishing.release`)."""
+
+from .cards import CardInputs, render_model_card
+from .native import NotTransformersNativeError, export_as_vit
+from .publish import PublishError, PublishResult, publish, stage_repository
+from .records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
+from .remote_code import bundle_modules, write_remote_code
+
+__all__ = [
+    "CardInputs",
+    "MissingEvaluationError",
+    "NotTransformersNativeError",
+    "PublishError",
+    "PublishResult",
+    "TrainingSummary",
+    "bundle_modules",
+    "export_as_vit",
+    "publish",
+    "read_evaluation_metrics",
+    "render_model_card",
+    "stage_repository",
+    "write_remote_code",
+]

@@ -1,0 +1,148 @@
+"""Model cards: one Jinja template per variant in the top-level `model_cards/` folder, rendered into a
+`huggingface_hub.ModelCard` whose metadata (`ModelCardData`) carries the library, pipeline tag, license, tags,
+datasets, metrics, widget examples and a `model-index` filled from the checkpoint's evaluation results."""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .records import TrainingSummary
+
+# The templates' folder in a source checkout (src/inductive_zoo/publishing -> the repository root).
+MODEL_CARDS_DIR = Path(__file__).resolve().parents[3] / "model_cards"
+DEFAULT_LICENSE = "apache-2.0"
+# Metrics reported in the card, by the Trainer's key: (model-index metric type, display name).
+CARD_METRICS = {
+    "eval_accuracy": ("accuracy", "Top-1 accuracy"),
+    "eval_top5_accuracy": ("top_5_accuracy", "Top-5 accuracy"),
+}
+# Readable names of datasets the recipe accepts by a name that is not a Hub id.
+DATASET_NAMES = {"digits": "scikit-learn handwritten digits (upsampled to 32x32 RGB)"}
+# How a published repository loads: with our package, with trust_remote_code, or as a transformers architecture.
+LOADING_MODES = ("package", "remote_code", "transformers_native")
+
+
+@dataclass(frozen=True)
+class CardInputs:
+    """Everything a card is rendered from: the repository, the model's config, how it loads, its evaluation metrics
+    (`eval_*` as written by `Trainer`; empty when published unevaluated), its training summary (if recorded), the
+    dataset's Hub id (if it has one), license, widget image URLs and free-form notes (a conversion's origin)."""
+
+    repo_id: str
+    config: Any
+    loading: str
+    metrics: dict[str, float]
+    summary: TrainingSummary | None
+    dataset_id: str | None
+    license: str = DEFAULT_LICENSE
+    widget_urls: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.loading not in LOADING_MODES:
+            raise ValueError(f"loading must be one of {LOADING_MODES}, got {self.loading!r}")
+
+    @property
+    def dataset_key(self) -> str:
+        """The dataset's identifier in `model-index`: its Hub id, else the name it was given to the recipe by."""
+        if self.dataset_id or self.summary is None:
+            return self.dataset_id or "unknown"
+        return Path(self.summary.dataset).name
+
+    @property
+    def dataset_name(self) -> str:
+        if self.summary is None:
+            return self.dataset_id or "unknown"
+        return DATASET_NAMES.get(self.summary.dataset, self.dataset_id or Path(self.summary.dataset).name)
+
+
+def dataset_hub_id(dataset: str) -> str | None:
+    """The Hub id of a dataset as given to the recipe: itself when it is `namespace/name` and not a local path."""
+    if dataset in DATASET_NAMES or os.path.exists(dataset) or dataset.count("/") != 1:
+        return None
+    return dataset
+
+
+def card_data(inputs: CardInputs) -> ModelCardData:
+    """The card's YAML metadata; `model-index` holds one result per reported metric of `inputs.metrics`."""
+    model_type = inputs.config.model_type
+    tags = ["image-classification", "vision", "inductive-zoo", model_type]
+    if inputs.loading == "remote_code":
+        tags.append("custom_code")
+    if inputs.loading == "transformers_native":
+        tags.append("vit")
+    eval_results = None
+    metric_types = []
+    if inputs.metrics:
+        split = inputs.summary.eval_split if inputs.summary else None
+        eval_results = []
+        for key, (metric_type, metric_name) in CARD_METRICS.items():
+            if key in inputs.metrics:
+                metric_types.append(metric_type)
+                eval_results.append(
+                    EvalResult(
+                        task_type="image-classification",
+                        task_name="Image Classification",
+                        dataset_type=inputs.dataset_key,
+                        dataset_name=inputs.dataset_name,
+                        dataset_split=split,
+                        metric_type=metric_type,
+                        metric_name=metric_name,
+                        metric_value=round(float(inputs.metrics[key]), 6),
+                    )
+                )
+    widget = [{"src": url, "example_title": Path(url).stem.replace("_", " ")} for url in inputs.widget_urls]
+    return ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        license=inputs.license,
+        tags=tags,
+        datasets=[inputs.dataset_id] if inputs.dataset_id else None,
+        metrics=metric_types or None,
+        model_name=inputs.repo_id.split("/")[-1],
+        eval_results=eval_results,
+        widget=widget or None,
+    )
+
+
+def config_summary(config: Any) -> list[tuple[str, Any]]:
+    """The architecture fields worth a table row: every field that differs from the config class's defaults, less
+    labels and bookkeeping."""
+    skipped = {"id2label", "label2id", "transformers_version", "model_type", "architectures", "auto_map", "dtype"}
+    return sorted((name, value) for name, value in config.to_diff_dict().items() if name not in skipped)
+
+
+def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None = None) -> ModelCard:
+    """Renders `model_cards/{model_type}.md` (or the one in `template_dir`) into a `ModelCard`.
+
+    Raises:
+        FileNotFoundError: there is no template for the variant (the message names the folder searched).
+    """
+    template_dir = Path(template_dir) if template_dir is not None else MODEL_CARDS_DIR
+    model_type = inputs.config.model_type
+    name = f"{model_type}.md"
+    if not (template_dir / name).is_file():
+        raise FileNotFoundError(f"no model card template {name} in {template_dir}")
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(template_dir), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    data = card_data(inputs)
+    metrics = [(display, inputs.metrics[key]) for key, (_, display) in CARD_METRICS.items() if key in inputs.metrics]
+    content = environment.get_template(name).render(
+        card_data=data.to_yaml(),
+        repo_id=inputs.repo_id,
+        image_size=inputs.config.image_size,
+        loading=inputs.loading,
+        label_names=[inputs.config.id2label[index] for index in sorted(inputs.config.id2label)],
+        config_rows=config_summary(inputs.config),
+        metrics=metrics,
+        summary=inputs.summary,
+        dataset_name=inputs.dataset_name,
+        dataset_id=inputs.dataset_id,
+        notes=inputs.notes,
+    )
+    return ModelCard(content)

@@ -1,0 +1,295 @@
+"""Publishing a trained checkpoint to the Hub: `inductive-zoo publish CHECKPOINT_DIR --repo-id ORG/NAME`.
+
+`stage_repository` writes the complete repository into a folder: `config.json` (with `id2label`/`label2id`, and
+`auto_map` with `--remote-code`), `model.safetensors`, `preprocessor_config.json`, the model card as `README.md`,
+widget example images under `examples/` and, with `--remote-code`, the generated modeling code. `publish` stages into
+a temporary folder and uploads it with `huggingface_hub` in one commit, which also removes files the repository no
+longer needs. Unchanged files are left out of the commit by `huggingface_hub` (it compares its hashes with the ones
+the Hub reports), so re-publishing an unchanged checkpoint creates no commit and uploads nothing.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from huggingface_hub import HfApi
+from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
+from .records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
+from .remote_code import write_remote_code
+
+REQUIRED_FILES = ("config.json", "model.safetensors")
+EXAMPLES_DIR = "examples"
+DEFAULT_NUM_EXAMPLES = 4
+
+
+class PublishError(RuntimeError):
+    """Publishing failed for a reason the user can act on; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """A published repository: its id and URL, the commit it is at, whether this call created that commit, and the
+    files it holds."""
+
+    repo_id: str
+    url: str
+    commit: str
+    changed: bool
+    files: list[str]
+
+
+def _example_images_from_dataset(
+    summary: TrainingSummary, label_names: dict[int, str], count: int
+) -> dict[str, object]:
+    """Up to `count` evaluation images of the checkpoint's dataset, one per label, by file name; none when the
+    dataset is not available offline (a Hub id)."""
+    if summary.dataset != "digits" and not os.path.isdir(summary.dataset):
+        print(f"note: {summary.dataset} is not a local dataset, so the card gets no widget examples")
+        return {}
+    from ..data import load_image_dataset  # here: `inductive_zoo.data` imports `datasets`, slow to import
+
+    data = load_image_dataset(summary.dataset, seed=0)
+    split = data.splits[summary.eval_split]
+    images: dict[str, object] = {}
+    for row in split.select(range(min(len(split), 20 * count))):
+        name = label_names.get(row[data.label_column], str(row[data.label_column]))
+        filename = re.sub(r"[^\w.-]+", "_", name) + ".png"
+        if filename not in images:
+            images[filename] = row[data.image_column]
+        if len(images) == count:
+            break
+    return images
+
+
+def _write_examples(
+    staging_dir: Path, example_images: list[Path] | None, summary: TrainingSummary | None, label_names: dict, count: int
+) -> list[str]:
+    """Writes the widget images into `staging_dir/examples/` and returns their paths in the repository."""
+    target = staging_dir / EXAMPLES_DIR
+    paths = []
+    if example_images:
+        target.mkdir()
+        for image in example_images[:count]:
+            shutil.copyfile(image, target / image.name)
+            paths.append(f"{EXAMPLES_DIR}/{image.name}")
+    elif summary is not None and count > 0:
+        images = _example_images_from_dataset(summary, label_names, count)
+        if images:
+            target.mkdir()
+        for filename, image in images.items():
+            image.convert("RGB").save(target / filename, format="PNG")
+            paths.append(f"{EXAMPLES_DIR}/{filename}")
+    return paths
+
+
+def stage_repository(
+    checkpoint_dir: str | os.PathLike,
+    staging_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    endpoint: str,
+    remote_code: bool = False,
+    as_transformers_native: bool = False,
+    allow_unevaluated: bool = False,
+    dataset_id: str | None = None,
+    license: str = DEFAULT_LICENSE,
+    example_images: list[Path] | None = None,
+    num_examples: int = DEFAULT_NUM_EXAMPLES,
+) -> list[str]:
+    """Writes the Hub repository of a checkpoint into the empty folder `staging_dir`; returns its files.
+
+    `endpoint` is the Hub the widget image URLs point at. `dataset_id` is the Hub id of the training data for the
+    card's metadata (default: the recorded dataset when it is a Hub id).
+
+    Raises:
+        PublishError: the checkpoint lacks a file, or asks for remote code and the ViT export at once.
+        MissingEvaluationError: no evaluation results and not `allow_unevaluated`.
+        NotTransformersNativeError: `as_transformers_native` for a model that is not exactly a ViT.
+    """
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from ..data import image_processor_for
+    from .native import export_as_vit
+
+    checkpoint_dir, staging_dir = Path(checkpoint_dir), Path(staging_dir)
+    missing = [name for name in REQUIRED_FILES if not (checkpoint_dir / name).is_file()]
+    if missing:
+        raise PublishError(f"{checkpoint_dir} is not a saved checkpoint: it lacks {', '.join(missing)}")
+    if remote_code and as_transformers_native:
+        raise PublishError("--remote-code and --as-transformers-native exclude each other: a ViT needs no remote code")
+    try:
+        metrics = read_evaluation_metrics(checkpoint_dir)
+    except MissingEvaluationError:
+        if not allow_unevaluated:
+            raise
+        metrics = {}
+    summary = TrainingSummary.load(checkpoint_dir)
+    config = AutoConfig.from_pretrained(checkpoint_dir)
+
+    if as_transformers_native:
+        model = AutoModelForImageClassification.from_pretrained(checkpoint_dir)
+        vit, difference = export_as_vit(model)
+        vit.save_pretrained(staging_dir)
+        print(f"exported as ViTForImageClassification: max abs logit difference {difference:.3e}")
+        loading = "transformers_native"
+    else:
+        shutil.copyfile(checkpoint_dir / "model.safetensors", staging_dir / "model.safetensors")
+        saved_config = json.loads((checkpoint_dir / "config.json").read_text())
+        if remote_code:
+            saved_config["auto_map"] = write_remote_code(config, staging_dir)
+        (staging_dir / "config.json").write_text(json.dumps(saved_config, indent=2, sort_keys=True) + "\n")
+        loading = "remote_code" if remote_code else "package"
+
+    processor_file = checkpoint_dir / "preprocessor_config.json"
+    if processor_file.is_file():
+        shutil.copyfile(processor_file, staging_dir / processor_file.name)
+    else:
+        image_processor_for(config.image_size, config.num_channels).save_pretrained(staging_dir)
+
+    label_names = {int(index): name for index, name in config.id2label.items()}
+    examples = _write_examples(staging_dir, example_images, summary, label_names, num_examples)
+    inputs = CardInputs(
+        repo_id=repo_id,
+        config=config,
+        loading=loading,
+        metrics=metrics,
+        summary=summary,
+        dataset_id=dataset_id or (dataset_hub_id(summary.dataset) if summary else None),
+        license=license,
+        widget_urls=[f"{endpoint}/{repo_id}/resolve/main/{path}" for path in examples],
+        notes=_conversion_notes(checkpoint_dir),
+    )
+    render_model_card(inputs).save(staging_dir / "README.md")
+    return sorted(path.relative_to(staging_dir).as_posix() for path in staging_dir.rglob("*") if path.is_file())
+
+
+def _conversion_notes(checkpoint_dir: Path) -> list[str]:
+    """The notes `inductive-zoo convert` leaves about a converted checkpoint's origin (none for trained ones)."""
+    from .convert import CONVERSION_RECORD
+
+    record = checkpoint_dir / CONVERSION_RECORD
+    return json.loads(record.read_text())["notes"] if record.is_file() else []
+
+
+def _explain(error: HfHubHTTPError, repo_id: str, endpoint: str) -> str:
+    status = error.response.status_code if error.response is not None else None
+    detail = error.server_message or str(error).splitlines()[0]
+    if status == 401:
+        return (
+            f"the Hub at {endpoint} rejected the token (401: {detail}); pass a valid write token with --token or "
+            "HF_TOKEN, or log in with `hf auth login`"
+        )
+    if status == 403:
+        return (
+            f"the token may not write to {repo_id.split('/')[0]} at {endpoint} (403: {detail}); check --repo-id and "
+            "the token's permissions"
+        )
+    if isinstance(error, RepositoryNotFoundError):
+        return f"the repository {repo_id} does not exist at {endpoint} and could not be created ({detail})"
+    return f"publishing {repo_id} to {endpoint} failed: {error}"
+
+
+def publish(
+    checkpoint_dir: str | os.PathLike,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    endpoint: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    **staging_options: object,
+) -> PublishResult:
+    """Stages the checkpoint's repository (see `stage_repository` for `staging_options`) and uploads it to `repo_id`,
+    creating the repository if needed. `endpoint` defaults to `HF_ENDPOINT` (the Hub), `token` to the saved login.
+
+    Raises:
+        PublishError: the checkpoint is incomplete, or the Hub refused (wrong token, no rights, no repository).
+        MissingEvaluationError: no evaluation results and not `allow_unevaluated`.
+    """
+    if repo_id.count("/") != 1:
+        raise PublishError(f"--repo-id must be ORGANISATION/NAME, got {repo_id!r}")
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory(prefix="inductive-zoo-publish-") as staging:
+        files = stage_repository(checkpoint_dir, staging, repo_id, endpoint=api.endpoint, **staging_options)
+        try:
+            url = api.create_repo(repo_id, private=private, exist_ok=True)
+            before = api.repo_info(repo_id).sha
+            commit = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=staging,
+                commit_message=commit_message or f"Publish {Path(checkpoint_dir).name} with inductive-zoo",
+                delete_patterns=["*"],
+            )
+        except HfHubHTTPError as error:
+            raise PublishError(_explain(error, repo_id, api.endpoint)) from error
+    return PublishResult(repo_id=repo_id, url=str(url), commit=commit.oid, changed=commit.oid != before, files=files)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="inductive-zoo publish", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "checkpoint_dir", type=Path, help="a checkpoint saved by the recipe (or by inductive-zoo convert)"
+    )
+    parser.add_argument("--repo-id", "--repo_id", required=True, help="ORGANISATION/NAME on the Hub")
+    parser.add_argument("--token", default=None, help="write token (default: HF_TOKEN or the saved login)")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument(
+        "--remote-code", "--remote_code", action="store_true", help="include the modeling code, for trust_remote_code"
+    )
+    parser.add_argument(
+        "--as-transformers-native",
+        "--as_transformers_native",
+        action="store_true",
+        help="export an IsoTransformer with ViT settings as ViTForImageClassification (checked by equal logits)",
+    )
+    parser.add_argument(
+        "--allow-unevaluated", "--allow_unevaluated", action="store_true", help="publish without evaluation results"
+    )
+    parser.add_argument("--dataset-id", "--dataset_id", default=None, help="Hub id of the training data, for the card")
+    parser.add_argument(
+        "--license", default=DEFAULT_LICENSE, help=f"license of the weights (default {DEFAULT_LICENSE})"
+    )
+    parser.add_argument(
+        "--example-images", "--example_images", type=Path, nargs="+", default=None, help="widget images to upload"
+    )
+    parser.add_argument(
+        "--staging-dir",
+        "--staging_dir",
+        type=Path,
+        default=None,
+        help="only write the repository into this (empty) folder, upload nothing",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> PublishResult | list[str]:
+    """Command-line entry point; prints what was published (or staged) and exits with a message on errors."""
+    args = parse_args(argv)
+    options = dict(
+        remote_code=args.remote_code,
+        as_transformers_native=args.as_transformers_native,
+        allow_unevaluated=args.allow_unevaluated,
+        dataset_id=args.dataset_id,
+        license=args.license,
+        example_images=args.example_images,
+    )
+    try:
+        if args.staging_dir is not None:
+            args.staging_dir.mkdir(parents=True, exist_ok=True)
+            endpoint = HfApi(token=args.token).endpoint
+            files = stage_repository(args.checkpoint_dir, args.staging_dir, args.repo_id, endpoint=endpoint, **options)
+            print(f"staged {len(files)} files in {args.staging_dir}: {', '.join(files)}")
+            return files
+        result = publish(args.checkpoint_dir, args.repo_id, token=args.token, private=args.private, **options)
+    except (PublishError, ValueError) as error:
+        raise SystemExit(f"inductive-zoo publish: {error}") from error
+    state = "published a new commit" if result.changed else "unchanged, nothing uploaded"
+    print(f"{result.repo_id}: {state} ({result.commit}) at {result.url}; files: {', '.join(result.files)}")
+    return result

@@ -1,0 +1,107 @@
+"""What a trained checkpoint records about itself for publishing: its evaluation metrics (written by `Trainer`) and a
+training summary (the data and recipe arguments, written by the supervised recipe's `run`)."""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Written into the output directory by `inductive_zoo.training.image_classification.run`.
+TRAINING_SUMMARY_FILE = "training_summary.json"
+# Written by `Trainer.save_metrics`: "all" (our recipe) or "eval" (transformers' example scripts), in that order.
+METRICS_FILES = ("all_results.json", "eval_results.json")
+# The recipe arguments worth reporting on a model card, by `TrainingArguments` field name.
+RECIPE_FIELDS = (
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "learning_rate",
+    "weight_decay",
+    "optim",
+    "optim_args",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "seed",
+)
+# The augmentation arguments of the recipe's `DataArguments`.
+AUGMENTATION_FIELDS = ("no_augmentation", "crop_scale_min", "hflip_prob", "colour_jitter")
+
+
+class MissingEvaluationError(ValueError):
+    """A checkpoint has no evaluation results to publish (its card's `model-index` would be empty)."""
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """The data and recipe a checkpoint was trained with: `dataset` as given to the recipe (a Hub id, a local
+    directory or `digits`), the evaluation split, the number of training and evaluation images, the variant, preset
+    and config overrides, the `RECIPE_FIELDS` of its `TrainingArguments` and its `AUGMENTATION_FIELDS`."""
+
+    dataset: str
+    eval_split: str
+    num_train_examples: int
+    num_eval_examples: int
+    model_type: str
+    preset: str | None
+    config_overrides: str | None
+    train_fraction: float
+    recipe: dict[str, Any] = field(default_factory=dict)
+    augmentation: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, output_dir: str | os.PathLike) -> Path:
+        path = Path(output_dir) / TRAINING_SUMMARY_FILE
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def from_run(cls, trainer: Any, model_args: Any, data_args: Any) -> "TrainingSummary":
+        """The summary of a run of the supervised recipe: its `Trainer` (datasets, model config, arguments) and its
+        `ModelArguments` and `DataArguments`."""
+        fresh = model_args.model_name_or_path is None
+        return cls(
+            dataset=data_args.dataset,
+            eval_split=trainer.eval_dataset.split,
+            num_train_examples=len(trainer.train_dataset),
+            num_eval_examples=len(trainer.eval_dataset),
+            model_type=trainer.model.config.model_type,
+            preset=model_args.preset if fresh else None,
+            config_overrides=model_args.config_overrides if fresh else None,
+            train_fraction=data_args.train_fraction,
+            recipe=recipe_arguments(trainer.args),
+            augmentation={name: getattr(data_args, name) for name in AUGMENTATION_FIELDS},
+        )
+
+    @classmethod
+    def load(cls, checkpoint_dir: str | os.PathLike) -> "TrainingSummary | None":
+        path = Path(checkpoint_dir) / TRAINING_SUMMARY_FILE
+        return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def recipe_arguments(training_args: Any) -> dict[str, Any]:
+    """The `RECIPE_FIELDS` of a `TrainingArguments`, as JSON values (enums as their value)."""
+    recipe = {}
+    for name in RECIPE_FIELDS:
+        value = getattr(training_args, name, None)
+        recipe[name] = getattr(value, "value", value)
+    return recipe
+
+
+def read_evaluation_metrics(checkpoint_dir: str | os.PathLike) -> dict[str, float]:
+    """The `eval_*` metrics of a checkpoint, from the first of `METRICS_FILES` that holds any.
+
+    Raises:
+        MissingEvaluationError: no metrics file holds `eval_accuracy`.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    for name in METRICS_FILES:
+        path = checkpoint_dir / name
+        if path.is_file():
+            metrics = {key: value for key, value in json.loads(path.read_text()).items() if key.startswith("eval_")}
+            if "eval_accuracy" in metrics:
+                return metrics
+    raise MissingEvaluationError(
+        f"{checkpoint_dir} has no evaluation results ({' or '.join(METRICS_FILES)} with eval_accuracy): train it "
+        "with --do_eval (the recipe writes them), or publish without results by passing --allow-unevaluated"
+    )

@@ -1,0 +1,306 @@
+"""Writing that survives a kill, and a `Trainer` whose checkpoints are atomic and whose resume is exact.
+
+- `atomic_directory(path)`: build a directory under a temporary name beside `path`, then rename it into place, so
+  that readers see either the previous directory or the complete new one (published models, exported results).
+- `write_json_atomic(path, data)`: the same for one JSON file (finished cells of a study, results).
+- `ResumableTrainer`: a `Trainer` that writes every checkpoint into a staging directory and renames it to
+  `checkpoint-N` only when every process has finished writing, rotates old checkpoints only after that, resolves
+  `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint, and draws the randomness of the
+  training data (augmentation, masks, views) per batch from a seed of `(seed, epoch, batch indices)`, so that a run
+  resumed in the middle of an epoch sees exactly the batches the uninterrupted run saw.
+
+Atomicity here is against the process being killed (SIGKILL, pre-emption, out-of-memory): `os.replace` of a
+directory or a file within one file system is atomic on POSIX. Files are flushed to the operating system, not
+`fsync`ed to disk, except in `write_json_atomic`; a power loss can still lose recently written checkpoints.
+"""
+
+import json
+import os
+import random
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+STAGING_DIR_NAME = ".incomplete-checkpoints"
+TRAINER_STATE_NAME = "trainer_state.json"
+CHECKPOINT_PATTERN = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+class IncompleteCheckpointError(ValueError):
+    """A checkpoint directory lacks files every complete checkpoint has (a save was interrupted)."""
+
+
+def replace_directory(source: str | Path, target: str | Path) -> None:
+    """Moves the directory `source` to `target`, replacing an existing `target`.
+
+    A new `target` appears in one `os.replace`. An existing one is first renamed aside and deleted after the move,
+    so a kill between the two renames leaves it complete under `.{name}.replaced-*` beside `target`.
+    """
+    source, target = Path(source), Path(target)
+    if not target.exists():
+        os.replace(source, target)
+        return
+    aside = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
+    os.replace(target, aside)
+    os.replace(source, target)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yields an empty staging directory beside `path`; on a normal exit it becomes `path` (replacing an existing
+    one), on an exception it is deleted and `path` is left as it was.
+
+        with atomic_directory("outputs/published") as staging:
+            model.save_pretrained(staging)
+            processor.save_pretrained(staging)
+
+    A process killed inside the block leaves `path` untouched and a `.{name}.incomplete-*` directory beside it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.incomplete-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    replace_directory(staging, target)
+
+
+def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:
+    """Writes `data` as JSON to `path` through a temporary file in the same directory, `fsync`ed and then renamed
+    over `path`: a reader or a process killed at any moment sees the old content or the new one, never a part."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=indent)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def checkpoint_step(path: str | Path) -> int | None:
+    """The step of a `checkpoint-N` directory name, or `None` for any other name."""
+    match = CHECKPOINT_PATTERN.match(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
+def check_complete_checkpoint(path: str | Path) -> None:
+    """Raises `IncompleteCheckpointError` if `path` lacks `trainer_state.json` (which `Trainer` writes last) or the
+    model weights: a checkpoint whose save was interrupted, e.g. one written by a plain `Trainer` that was killed."""
+    path = Path(path)
+    if not path.is_dir():
+        raise IncompleteCheckpointError(f"checkpoint {path} does not exist or is not a directory")
+    missing = [name for name in (TRAINER_STATE_NAME,) if not (path / name).is_file()]
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        missing.append("model weights (model.safetensors)")
+    if missing:
+        raise IncompleteCheckpointError(
+            f"checkpoint {path} is incomplete (missing {', '.join(missing)}): its save was interrupted; "
+            "resume from an earlier checkpoint, e.g. --resume_from_checkpoint last"
+        )
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
+    """The `checkpoint-N` directory of `output_dir` with the largest `N` that is complete, or `None`.
+
+    Unlike `transformers.trainer_utils.get_last_checkpoint`, a directory whose save was interrupted is skipped.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    candidates = sorted(
+        (path for path in output_dir.iterdir() if path.is_dir() and checkpoint_step(path) is not None),
+        key=checkpoint_step,
+        reverse=True,
+    )
+    for candidate in candidates:
+        try:
+            check_complete_checkpoint(candidate)
+        except IncompleteCheckpointError:
+            continue
+        return candidate
+    return None
+
+
+def batch_seed(seed: int, epoch: int, indices: list[int]) -> int:
+    """A 64-bit seed that depends on the run's seed, the epoch and the (ordered) dataset indices of one batch."""
+    sequence = np.random.SeedSequence([int(seed), int(epoch), *(int(index) for index in indices)])
+    return int(sequence.generate_state(1, dtype=np.uint64)[0])
+
+
+def first_item(items: list[Any]) -> Any:
+    """The DataLoader `collate_fn` of `SeededBatches`, whose `__getitems__` returns one already collated batch."""
+    return items[0]
+
+
+class SeededBatches(torch.utils.data.Dataset):
+    """Fetches and collates one batch of `dataset` with every random draw seeded by `batch_seed(seed, epoch,
+    indices)`: torch's, Python's and NumPy's global generators are set to it for the fetch and the collation and
+    restored afterwards (`torch.random.fork_rng`).
+
+    So the augmentation of a batch (a `DecodedImageDataset` batch transform) and the random draws of a collator
+    (masked-image-modeling masks, DINO and SimCLR views) depend only on which examples the batch holds and on the
+    epoch: not on how many batches were fetched before (a run resumed in the middle of an epoch skips the first
+    batches without fetching them), nor on how many DataLoader workers there are, and they no longer consume the
+    global generator that the model's dropout and drop-path draw from (which `Trainer` saves and restores with each
+    checkpoint). `__getitems__` returns `[batch]`; the DataLoader's `collate_fn` must be `first_item`.
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset, collate_fn: Callable[[list], Any], seed: int) -> None:
+        self.dataset = dataset
+        self.collate_fn = collate_fn
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.dataset[index]
+
+    def __getitems__(self, indices: list[int]) -> list[Any]:
+        seed = batch_seed(self.seed, self.epoch, indices)
+        python_state, numpy_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            random.seed(seed)
+            np.random.seed(seed % 2**32)
+            try:
+                if hasattr(self.dataset, "__getitems__"):
+                    samples = self.dataset.__getitems__(list(indices))
+                else:
+                    samples = [self.dataset[index] for index in indices]
+                batch = self.collate_fn(samples)
+            finally:
+                random.setstate(python_state)
+                np.random.set_state(numpy_state)
+        return [batch]
+
+
+class SeededBatchesEpochCallback(TrainerCallback):
+    """Tells a `SeededBatches` the epoch that starts (the integer part of `state.epoch`, also in a resumed run)."""
+
+    def __init__(self, batches: SeededBatches) -> None:
+        self.batches = batches
+
+    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
+        self.batches.epoch = int(state.epoch or 0)
+
+
+class ResumableTrainer(Trainer):
+    """`Trainer` with atomic checkpoints, a resume that picks the last complete checkpoint, and exact mid-epoch
+    resume of randomly augmented data. Used by every recipe of the package.
+
+    Checkpoints: `_save_checkpoint` lets `Trainer` write `checkpoint-N` under `OUTPUT_DIR/.incomplete-checkpoints/`,
+    waits for every process, then the saving process renames it to `OUTPUT_DIR/checkpoint-N` and only then deletes
+    checkpoints beyond `save_total_limit`. A kill during a save leaves the previous checkpoints intact and a partial
+    directory under `.incomplete-checkpoints/`, which the next save of that step replaces and which resuming never
+    picks. `train(resume_from_checkpoint=...)` accepts a path (refused with `IncompleteCheckpointError` if it is
+    incomplete), `True` or `"last"` (the last complete checkpoint of `output_dir`; an error if there is none) or
+    `"auto"` (the last complete checkpoint if there is one, else a fresh start: one command line for a job that
+    may be pre-empted and restarted).
+
+    Data: the training DataLoader fetches through `SeededBatches` (seed: `args.data_seed`, else `args.seed`), so
+    the randomness of each batch is a function of the seed, the epoch and the batch's indices (see there). Combined
+    with `Trainer`'s own restore of the global generators and its seeded sampler, a run killed anywhere and resumed
+    from its last checkpoint ends with the same weights as an uninterrupted run, bitwise on CPU. An
+    `IterableDataset` is passed through unchanged (it has no indices to seed from).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.staging_checkpoint = False
+
+    def _get_output_dir(self, trial: Any) -> str:
+        run_dir = super()._get_output_dir(trial=trial)
+        return os.path.join(run_dir, STAGING_DIR_NAME) if self.staging_checkpoint else run_dir
+
+    def _save_checkpoint(self, model: torch.nn.Module, trial: Any) -> None:
+        run_dir = self._get_output_dir(trial=trial)
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        staged, final = os.path.join(run_dir, STAGING_DIR_NAME, name), os.path.join(run_dir, name)
+        if self.args.should_save and os.path.exists(staged):
+            shutil.rmtree(staged)  # left by a save that was killed
+        self.accelerator.wait_for_everyone()
+        self.staging_checkpoint = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.staging_checkpoint = False
+        best = self.state.best_model_checkpoint
+        if best is not None and os.path.dirname(best) == os.path.dirname(staged):
+            self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(best))
+            if self.args.should_save:
+                self.state.save_to_json(os.path.join(staged, TRAINER_STATE_NAME))
+        self.accelerator.wait_for_everyone()  # every process has written its part (its RNG state, shards)
+        if self.args.should_save:
+            replace_directory(staged, final)
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=self.args.save_total_limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
+        self.accelerator.wait_for_everyone()
+
+    def get_train_dataloader(self) -> torch.utils.data.DataLoader:
+        dataset = self.train_dataset
+        if dataset is None or isinstance(dataset, torch.utils.data.IterableDataset):
+            return super().get_train_dataloader()
+        collator = self.data_collator
+        try:
+            import datasets
+
+            if isinstance(dataset, datasets.Dataset):
+                dataset = self._remove_unused_columns(dataset, description="training")
+            else:
+                collator = self._get_collator_with_removed_columns(collator, description="training")
+        except ImportError:
+            collator = self._get_collator_with_removed_columns(collator, description="training")
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        batches = SeededBatches(dataset, collator, seed)
+        self.callback_handler.callbacks = [
+            callback
+            for callback in self.callback_handler.callbacks
+            if not isinstance(callback, SeededBatchesEpochCallback)
+        ]
+        self.add_callback(SeededBatchesEpochCallback(batches))
+        original_dataset, original_collator = self.train_dataset, self.data_collator
+        self.train_dataset, self.data_collator = batches, first_item
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.train_dataset, self.data_collator = original_dataset, original_collator
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None, **kwargs: Any) -> Any:
+        if resume_from_checkpoint is True or resume_from_checkpoint in ("last", "auto"):
+            found = last_complete_checkpoint(self.args.output_dir)
+            if found is None and resume_from_checkpoint != "auto":
+                raise ValueError(f"no complete checkpoint to resume from in {self.args.output_dir}")
+            resume_from_checkpoint = str(found) if found is not None else None
+        elif resume_from_checkpoint:
+            check_complete_checkpoint(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
