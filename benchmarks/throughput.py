@@ -1,23 +1,55 @@
-"""Throughput of every token-based variant of the zoo next to transformers' ViT, in one run.
+"""Throughput and peak memory of every variant of the zoo next to transformers' ViT, in one run on one machine.
 
-    python benchmarks/throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3]
+    python benchmarks/throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3] [--steps 3]
 
-All models share the PRS-ViT preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size; ConViT's
-GPSA blocks are as many as PRS-ViT's reparameterizable ones. Prints training (forward + backward + AdamW) and
-inference images/s with ratios to transformers' `ViTForImageClassification`, medians of interleaved rounds, and
-PRS-ViT's convolution mode against its attention mode. (CADA-ResNet, a CNN, has its own benchmark against a plain
-ResNet: `benchmarks/cada_throughput.py`.)
+All token variants share the PRS-ViT preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size;
+ConViT's GPSA blocks are as many as PRS-ViT's reparameterizable ones. CADA-ResNet, a CNN without width/depth/heads
+of the same meaning, runs at the same image size with its own `--cada_preset` (a separate row, not a like-for-like
+comparison; `benchmarks/cada_throughput.py` compares it with a plain ResNet of its layout).
+
+Per device (the CPU; and, when CUDA is available, the GPU with bf16 autocast) it prints training (forward +
+backward + AdamW step) and inference images/s, medians of interleaved rounds, with ratios to transformers'
+`ViTForImageClassification` of the same hyperparameters, and peak memory:
+
+- CPU: growth of the resident set (VmHWM - VmRSS, Linux `/proc/self/status`) over a few steps, each model measured
+  in its own fresh process (so no other model's freed but retained heap hides its allocations), after the model,
+  its batch and its optimiser are built: activations, gradients, AdamW state and allocator overhead;
+- GPU: `torch.cuda.max_memory_allocated()` over the steps minus the memory allocated before them.
+
+Then the achieved GFLOP/s of the IsoTransformer training step (forward + backward FLOPs counted by
+`torch.utils.flop_counter.FlopCounterMode`, the AdamW update not counted, divided by the measured step time) against
+a large fp32 matmul timed in the same run, and PASS/FAIL per target: IsoTransformer >= 1.0x transformers' ViT in
+training and inference, IBiT at most 1.3x slower than IsoTransformer, PRS-ViT faster in convolution than in
+attention mode.
 """
 
 import argparse
 import copy
+import multiprocessing
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
 
 import torch
-from timing import print_throughput_table, training_and_inference_rates, vit_twin
+from timing import (
+    autocast_context,
+    inference_step_fn,
+    print_throughput_table,
+    synchronize,
+    training_and_inference_rates,
+    training_step_fn,
+    vit_twin,
+)
+from torch.utils.flop_counter import FlopCounterMode
 
 from inductive_zoo import (
+    CADAResNetConfig,
+    CADAResNetForImageClassification,
     ConViTConfig,
     ConViTForImageClassification,
+    IBiTConfig,
+    IBiTForImageClassification,
     IsoConvNetConfig,
     IsoConvNetForImageClassification,
     IsoMixerConfig,
@@ -27,63 +59,199 @@ from inductive_zoo import (
     PRSViTConfig,
     PRSViTForImageClassification,
 )
-from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification
+
+VIT = "transformers ViT"
+ISO = "IsoTransformer"
+IBIT = "IBiT"
+PRS_CONV, PRS_ATTENTION = "PRS-ViT, convolution mode", "PRS-ViT, attention mode"
+MIB = 2**20
 
 
-def models(preset: str) -> dict[str, torch.nn.Module]:
+def model_builders(preset: str, cada_preset: str) -> dict[str, Callable[[], torch.nn.Module]]:
+    """A constructor per benchmarked model (constructors, so that a fresh process can build just one)."""
     prs_config = PRSViTConfig.from_preset(preset, num_labels=10)
     shared = {
         key: getattr(prs_config, key)
         for key in ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "intermediate_size")
     }
     reparameterizable = prs_config.num_reparameterizable_layers
-    # Separate configs: reparameterize() records the switched layers in the model's config.
-    attention = PRSViTForImageClassification(copy.deepcopy(prs_config))
-    attention.reparameterize(range(reparameterizable))
+
+    def prs_attention() -> torch.nn.Module:
+        # Its own config: reparameterize() records the switched layers in the model's config.
+        model = PRSViTForImageClassification(copy.deepcopy(prs_config))
+        model.reparameterize(range(reparameterizable))
+        return model
+
     return {
-        "PRS-ViT, convolution mode": PRSViTForImageClassification(copy.deepcopy(prs_config)),
-        "PRS-ViT, attention mode": attention,
-        "ConViT": ConViTForImageClassification(
+        PRS_CONV: lambda: PRSViTForImageClassification(copy.deepcopy(prs_config)),
+        PRS_ATTENTION: prs_attention,
+        "ConViT": lambda: ConViTForImageClassification(
             ConViTConfig(**shared, num_attention_heads=9, local_up_to_layer=reparameterizable, num_labels=10)
         ),
-        "IsoTransformer": IsoTransformerForImageClassification(
+        ISO: lambda: IsoTransformerForImageClassification(
             IsoTransformerConfig(**shared, num_attention_heads=9, num_labels=10)
         ),
-        "IBiT": IBiTForImageClassification(IBiTConfig(**shared, num_attention_heads=9, num_labels=10)),
-        "IsoMixer": IsoMixerForImageClassification(IsoMixerConfig(**shared, num_labels=10)),
-        "IsoConvNet": IsoConvNetForImageClassification(IsoConvNetConfig(**shared, num_labels=10)),
-        "transformers ViT": vit_twin(prs_config),
+        IBIT: lambda: IBiTForImageClassification(IBiTConfig(**shared, num_attention_heads=9, num_labels=10)),
+        "IsoMixer": lambda: IsoMixerForImageClassification(IsoMixerConfig(**shared, num_labels=10)),
+        "IsoConvNet": lambda: IsoConvNetForImageClassification(IsoConvNetConfig(**shared, num_labels=10)),
+        f"CADA-ResNet {cada_preset} (own dims)": lambda: CADAResNetForImageClassification(
+            CADAResNetConfig.from_preset(cada_preset, image_size=prs_config.image_size, num_labels=10)
+        ),
+        VIT: lambda: vit_twin(prs_config),
     }
+
+
+def resident_kib(field: str) -> int:
+    """A memory field of this process from `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not found in /proc/self/status")
+
+
+def cpu_peak_growth(preset: str, cada_preset: str, name: str, kind: str, batch_size: int, steps: int) -> float:
+    """Runs in a fresh process: peak resident-set growth (MiB) of `steps` `kind` ("train" or "infer") steps over
+    the resident set once the model, batch and optimiser exist. The high-water mark is reset through
+    `/proc/self/clear_refs` (Linux >= 4.0) right before the steps."""
+    torch.manual_seed(0)
+    model = model_builders(preset, cada_preset)[name]()
+    make_step = training_step_fn if kind == "train" else inference_step_fn
+    step = make_step(model, batch_size, model.config.image_size)
+    baseline = resident_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    for _ in range(steps):
+        step()
+    return (resident_kib("VmHWM") - baseline) / 1024
+
+
+def cuda_peak_growth(model: torch.nn.Module, batch_size: int, image_size: int, steps: int) -> tuple:
+    """Peak allocated CUDA memory (MiB) of `steps` inference and of as many training steps (bf16 autocast), each
+    over the memory allocated before it."""
+    peaks = {}
+    for kind, make_step in (("train", training_step_fn), ("infer", inference_step_fn)):
+        step = make_step(model, batch_size, image_size, "cuda", torch.bfloat16)
+        synchronize()
+        baseline = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        for _ in range(steps):
+            step()
+        synchronize()
+        peaks[kind] = (torch.cuda.max_memory_allocated() - baseline) / MIB
+    model.to("cpu")
+    torch.cuda.empty_cache()
+    return peaks["infer"], peaks["train"]
+
+
+def matmul_gflops(size: int, device: str, dtype: torch.dtype, repeats: int = 5) -> float:
+    """GFLOP/s of a `size x size` matmul (2 size^3 FLOPs), the median of `repeats` timings after a warm-up."""
+    left = torch.randn(size, size, device=device, dtype=dtype)
+    right = torch.randn(size, size, device=device, dtype=dtype)
+    torch.matmul(left, right)
+    timings = []
+    for _ in range(repeats):
+        synchronize()
+        start = time.perf_counter()
+        torch.matmul(left, right)
+        synchronize()
+        timings.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(timings) / 1e9
+
+
+def training_step_flops(model: torch.nn.Module, batch_size: int, image_size: int, device: str, dtype) -> int:
+    """FLOPs of one forward + backward pass (matmuls, convolutions, attention), counted by `FlopCounterMode`."""
+    pixels = torch.randn(batch_size, 3, image_size, image_size, device=device)
+    labels = torch.randint(0, 10, (batch_size,), device=device)
+    model.to(device).train()
+    with FlopCounterMode(display=False) as counter:
+        with autocast_context(device, dtype):
+            loss = model(pixel_values=pixels, labels=labels).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def check(label: str, value: float, target: float) -> bool:
+    passed = value >= target
+    print(f"{'PASS' if passed else 'FAIL'}: {label}: {value:.2f} (target >= {target:.2f})")
+    return passed
+
+
+def benchmark_device(args: argparse.Namespace, device: str) -> None:
+    autocast_dtype = torch.bfloat16 if device == "cuda" else None
+    builders = model_builders(args.preset, args.cada_preset)
+    torch.manual_seed(0)
+    candidates = {name: build() for name, build in builders.items()}
+    image_size = candidates[VIT].config.image_size
+    settings = (args.batch_size, image_size, device, autocast_dtype)
+    train, infer = training_and_inference_rates(candidates, args.batch_size, args.steps, args.rounds, *settings[1:])
+    if device == "cuda":
+        peaks = {
+            name: cuda_peak_growth(model, args.batch_size, image_size, args.steps) for name, model in candidates.items()
+        }
+        memory_label = "CUDA max allocated growth"
+    else:
+        # One fresh process per model and kind: a process's heap keeps freed memory, which would hide allocations.
+        spawn = multiprocessing.get_context("spawn")
+        with spawn.Pool(1, maxtasksperchild=1) as pool:
+            peaks = {
+                name: tuple(
+                    pool.apply(
+                        cpu_peak_growth, (args.preset, args.cada_preset, name, kind, args.batch_size, args.steps)
+                    )
+                    for kind in ("infer", "train")
+                )
+                for name in candidates
+            }
+        memory_label = "resident-set peak growth"
+    device_name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
+    print_throughput_table(
+        train,
+        infer,
+        VIT,
+        title=f"{args.preset}, batch {args.batch_size}, {device}{' bf16 autocast' if autocast_dtype else ' fp32'}",
+        ratio_label="vs ViT",
+        name_width=36,
+        params=candidates,
+        device_name=device_name,
+        extra_columns={
+            "train peak MiB": {name: f"{peak[1]:.0f}" for name, peak in peaks.items()},
+            "infer peak MiB": {name: f"{peak[0]:.0f}" for name, peak in peaks.items()},
+        },
+    )
+    print(f"(peak memory: {memory_label} over {args.steps} steps)")
+
+    flops = training_step_flops(candidates[ISO], *settings)
+    achieved = flops * train[ISO] / args.batch_size / 1e9
+    size = args.matmul_size or (8192 if device == "cuda" else 2048)
+    print(f"\nIsoTransformer training step: {flops / 1e9:.2f} GFLOP per step (forward + backward, FlopCounterMode)")
+    print(f"achieved {achieved:.1f} GFLOP/s", end="")
+    peak_fp32 = matmul_gflops(size, device, torch.float32)
+    print(f"; a {size}x{size} fp32 matmul: {peak_fp32:.1f} GFLOP/s -> {achieved / peak_fp32:.1%} of it", end="")
+    if device == "cuda":
+        peak_bf16 = matmul_gflops(size, device, torch.bfloat16)
+        print(f"; bf16 matmul: {peak_bf16:.1f} GFLOP/s -> {achieved / peak_bf16:.1%} of it", end="")
+    print("\n")
+    check(f"{device}: IsoTransformer / transformers ViT, training", train[ISO] / train[VIT], 1.0)
+    check(f"{device}: IsoTransformer / transformers ViT, inference", infer[ISO] / infer[VIT], 1.0)
+    check(f"{device}: IBiT speed / IsoTransformer speed, training (<= 1.3x slower)", train[IBIT] / train[ISO], 1 / 1.3)
+    check(f"{device}: IBiT speed / IsoTransformer speed, inference (<= 1.3x slower)", infer[IBIT] / infer[ISO], 1 / 1.3)
+    check(f"{device}: PRS-ViT convolution / attention mode, training", train[PRS_CONV] / train[PRS_ATTENTION], 1.0)
+    check(f"{device}: PRS-ViT convolution / attention mode, inference", infer[PRS_CONV] / infer[PRS_ATTENTION], 1.0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="micro-patch4-32")
+    parser.add_argument("--cada_preset", default="micro-32")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per model and round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--matmul_size", type=int, default=None, help="default 2048 on CPU, 8192 on GPU")
+    parser.add_argument("--cpu_only", action="store_true", help="skip the GPU run even if CUDA is available")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    candidates = models(args.preset)
-    image_size = next(iter(candidates.values())).config.image_size
-    train, infer = training_and_inference_rates(candidates, args.batch_size, args.steps, args.rounds, image_size)
-    print_throughput_table(
-        train,
-        infer,
-        "transformers ViT",
-        title=f"{args.preset}, batch {args.batch_size}",
-        ratio_label="vs ViT",
-        name_width=27,
-    )
-    conv, attention = "PRS-ViT, convolution mode", "PRS-ViT, attention mode"
-    print(
-        f"\nPRS-ViT convolution mode / attention mode: training {train[conv] / train[attention]:.2f}x, "
-        f"inference {infer[conv] / infer[attention]:.2f}x"
-    )
-    print(
-        f"IBiT / IsoTransformer: training {train['IBiT'] / train['IsoTransformer']:.2f}x, "
-        f"inference {infer['IBiT'] / infer['IsoTransformer']:.2f}x"
-    )
+    benchmark_device(args, "cpu")
+    if torch.cuda.is_available() and not args.cpu_only:
+        benchmark_device(args, "cuda")
 
 
 if __name__ == "__main__":

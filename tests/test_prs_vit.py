@@ -97,6 +97,17 @@ def test_convolution_mode_is_a_replicate_padded_convolution():
     torch.testing.assert_close(via_attention, output, atol=1e-5, rtol=1e-5)
 
 
+def test_convolution_mode_trains_after_an_evaluation_under_inference_mode():
+    model = PRSViTForImageClassification(PRSViTConfig.from_preset("micro-patch4-32", num_labels=10))
+    pixel_values = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model(pixel_values).logits
+    logits = model(pixel_values).logits
+    logits.sum().backward()  # would raise "Inference tensors cannot be saved for backward" with a shared index
+    torch.testing.assert_close(logits.detach(), expected)
+    assert all(parameter.grad is not None for parameter in model.backbone.layers[0].token_mixer.v.parameters())
+
+
 def test_half_switched_model_round_trips_in_its_modes(cifar_pixels, tmp_path):
     model = prs_model()
     model.reparameterize([1])

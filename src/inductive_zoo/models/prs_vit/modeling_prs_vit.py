@@ -78,7 +78,9 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
 
     def shift_index(self, grid_size: tuple[int, int], device: torch.device) -> torch.Tensor:
         """`(N, heads)` index of the token head `h` reads at each query: `q + Delta_h`, clamped to the grid."""
-        key = (grid_size, device)
+        # An index built under `torch.inference_mode()` is an inference tensor, which autograd refuses to save for
+        # backward: such calls get their own cache entry, so evaluating a model never breaks its training.
+        key = (grid_size, device, torch.is_inference_mode_enabled())
         if key not in self.shift_index_cache:
             rows, cols = torch.meshgrid(
                 torch.arange(grid_size[0], device=device), torch.arange(grid_size[1], device=device), indexing="ij"

@@ -1,0 +1,21 @@
+"""The papers' experiments as runnable studies, each writing a table (Markdown + CSV), a plot (PNG) and the command
+and environment beside them: `inductive-zoo study data-efficiency|fourier|attention-maps|isotropic-bias ...`."""
+
+import sys
+from importlib import import_module
+
+# Study name -> module of this package whose `main(argv)` runs it (imported on use: each pulls in its own stack).
+STUDIES = {
+    "data-efficiency": "data_efficiency",
+    "fourier": "fourier",
+    "attention-maps": "attention_maps",
+    "isotropic-bias": "isotropic_bias",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Runs the study named by the first argument with the rest of the arguments."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in STUDIES:
+        raise SystemExit(f"usage: inductive-zoo study {{{','.join(STUDIES)}}} [--help | arguments]")
+    import_module(f".{STUDIES[argv[0]]}", __name__).main(argv[1:])

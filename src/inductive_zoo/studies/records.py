@@ -1,0 +1,61 @@
+"""What every study writes beside its results: the exact command, the environment, and tables as CSV and Markdown."""
+
+import csv
+import datetime
+import os
+import platform
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+
+from ..training.checkpointing import write_json_atomic
+
+
+def environment() -> dict[str, Any]:
+    """Python, torch, transformers, the compute device, thread count, host and date of this run."""
+    if torch.cuda.is_available():
+        device = f"CUDA: {torch.cuda.get_device_name()}"
+    else:
+        device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def record_run(output_dir: str | os.PathLike, study: str, argv: Sequence[str]) -> None:
+    """Writes `command.txt` (the command line that reproduces the study) and `environment.json` into `output_dir`."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["inductive-zoo", "study", study, *argv])
+    (output_dir / "command.txt").write_text(command + "\n")
+    write_json_atomic(output_dir / "environment.json", environment())
+
+
+def comma_list(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """An argparse `type` for comma-separated lists, e.g. `--depths 2,4,8` with `comma_list(int)`."""
+    return lambda text: [kind(item) for item in text.split(",") if item.strip()]
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Rows (dicts) as a CSV file with a header of `columns`."""
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub Markdown table: a header row, a rule, then one line per row (cells converted with `str`)."""
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,259 @@
+"""The runnable studies: data efficiency (resumable cells), Fourier analysis of feature maps, attention maps."""
+
+import csv
+import json
+import math
+from collections import Counter
+
+import pytest
+import torch
+from conftest import tiny_config
+from PIL import Image
+
+from inductive_zoo import ConViTConfig, IsoTransformerConfig, PRSViTConfig
+from inductive_zoo.analysis import attention_rollout
+from inductive_zoo.studies import attention_maps, data_efficiency, fourier
+from inductive_zoo.studies.inputs import load_model
+from inductive_zoo.training.image_classification import CONFIG_CLASSES, parse_overrides
+
+# Fourier analysis
+
+
+def test_relative_log_amplitude_separates_smooth_from_high_frequency_maps():
+    grid = 8
+    rows, columns = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    checkerboard = ((rows + columns) % 2 * 2 - 1).float().expand(2, 3, grid, grid)
+    constant = torch.full((2, 3, grid, grid), 3.0)
+    smooth = torch.cos(2 * math.pi * rows / grid).float().expand(2, 3, grid, grid) + 1
+
+    checker_curve = fourier.relative_log_amplitude(checkerboard)
+    assert checker_curve.shape == (grid // 2 + 1,)
+    assert checker_curve[0] == 0
+    # All of a zero-mean checkerboard's energy is at pi: far above frequency 0.
+    assert checker_curve[-1] > 10
+    # A constant has nothing but frequency 0.
+    assert (fourier.relative_log_amplitude(constant)[1:] < -10).all()
+    # A slow cosine plus its mean: the diagonal carries only frequency 0, so every other point is far below it.
+    assert fourier.relative_log_amplitude(smooth)[-1] < -10
+    noise = fourier.relative_log_amplitude(torch.randn(4, 16, grid, grid, generator=torch.Generator().manual_seed(0)))
+    assert noise[-1].abs() < 1.5  # white noise: a flat spectrum
+    assert torch.allclose(fourier.normalised_frequencies(grid), torch.tensor([0, 0.25, 0.5, 0.75, 1.0]))
+    with pytest.raises(ValueError, match="square"):
+        fourier.relative_log_amplitude(torch.randn(1, 1, 4, 6))
+
+
+def test_feature_maps_drop_class_tokens_and_keep_cnn_stages(pixels):
+    torch.manual_seed(0)
+    iso_config = tiny_config(IsoTransformerConfig, pooling="cls")
+    iso = load_model_from_config(iso_config)
+    maps = fourier.feature_maps(iso, pixels)
+    assert len(maps) == iso_config.num_hidden_layers + 1
+    hidden = iso(pixel_values=pixels, output_hidden_states=True).hidden_states
+    assert all(feature_map.shape == (3, iso_config.hidden_size, 4, 4) for feature_map in maps)
+    # Token (row r, column c) of the patches, i.e. token 1 + 4 r + c, is pixel (r, c) of the map.
+    assert torch.allclose(maps[-1][:, :, 2, 1], hidden[-1][:, 1 + 4 * 2 + 1])
+
+    convit = load_model_from_config(tiny_config(ConViTConfig))  # the class token joins after the GPSA block
+    assert all(feature_map.shape[-2:] == (4, 4) for feature_map in fourier.feature_maps(convit, pixels))
+
+
+def load_model_from_config(config):
+    from transformers import AutoModelForImageClassification
+
+    return AutoModelForImageClassification.from_config(config).eval()
+
+
+def test_fourier_study_writes_table_csv_and_plots(tmp_path):
+    output_dir = tmp_path / "fourier"
+    results = fourier.main(
+        [
+            "--model", "ViT=iso_transformer:micro-patch4-32",
+            "--model", "ConvNet=iso_convnet:micro-patch4-32:num_hidden_layers=2",
+            "--dataset", "digits", "--num_images", "8", "--output_dir", str(output_dir),
+        ]
+    )  # fmt: skip
+    assert [result.label for result in results] == ["ViT", "ConvNet"]
+    with open(output_dir / "fourier.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    points = 5  # 8x8 grid: frequencies 0, pi/4, ..., pi
+    assert len(rows) == (4 + 1) * points + (2 + 1) * points
+    assert {row["model"] for row in rows} == {"ViT", "ConvNet"}
+    high = [float(row["relative_log_amplitude"]) for row in rows if row["frequency_over_pi"] == "1.0000"]
+    assert high == pytest.approx(results[0].high_frequency + results[1].high_frequency, abs=1e-4)
+    assert "| ConvNet |" in (output_dir / "fourier.md").read_text()
+    for name in ("fourier_curves.png", "fourier_depth.png"):
+        assert Image.open(output_dir / name).size[0] > 300
+    assert (output_dir / "command.txt").read_text().startswith("inductive-zoo study fourier --model ViT=")
+    assert "torch" in json.loads((output_dir / "environment.json").read_text())
+
+
+# Attention maps
+
+
+def test_head_maps_follow_the_class_token_or_the_mean_query():
+    grid = 3
+    attention = torch.zeros(1, 2, 1 + grid * grid, 1 + grid * grid)
+    attention[0, 0, 0, 1 + 5] = 1.0  # head 0: the class token looks at patch 5 = (row 1, column 2)
+    attention[0, 1, 0, 1 + 0] = -2.0  # head 1: signed (IBiT), patch 0
+    maps = attention_maps.head_maps(attention, grid)
+    assert maps.shape == (1, 2, grid, grid)
+    assert maps[0, 0, 1, 2] == 1 and maps[0, 0].sum() == 1
+    assert maps[0, 1, 0, 0] == 1 and maps[0, 1].sum() == 1
+    patches_only = torch.zeros(1, 1, grid * grid, grid * grid)
+    patches_only[0, 0, :, 4] = 1.0  # every query looks at the centre
+    assert attention_maps.head_maps(patches_only, grid)[0, 0, 1, 1] == 1
+
+
+@pytest.mark.parametrize("variant", ["iso_transformer", "prs_vit", "ibit"])
+def test_rollout_of_zoo_models_is_row_stochastic(variant, pixels):
+    torch.manual_seed(0)
+    model = load_model(f"{variant}:micro-patch4-32")
+    pixel_values = torch.nn.functional.interpolate(pixels, size=32)
+    attentions = attention_maps.attention_outputs(model, pixel_values)
+    assert len(attentions) == model.config.num_hidden_layers  # PRS-ViT's convolutions were switched to attention
+    rollout = attention_rollout(attentions)
+    assert torch.allclose(rollout.sum(dim=-1), torch.ones(rollout.shape[:2]), atol=1e-5)
+    assert (rollout >= 0).all()
+
+
+def test_attention_map_grid_has_a_panel_per_image_and_column(tmp_path):
+    output_dir = tmp_path / "attention"
+    written = attention_maps.main(
+        [
+            "--model", "ViT=iso_transformer:micro-patch4-32",  # 3 heads
+            "--model", "ConViT=convit:micro-patch4-32",  # 4 heads
+            "--dataset", "digits", "--num_images", "2", "--cell_inches", "1.0", "--output_dir", str(output_dir),
+        ]
+    )  # fmt: skip
+    assert [path.name for path in written] == ["attention_ViT.png", "attention_ConViT.png"]
+    assert Image.open(written[0]).size == ((2 + 3) * 100, 2 * 100)
+    assert Image.open(written[1]).size == ((2 + 4) * 100, 2 * 100)
+    with pytest.raises(ValueError, match="no attention maps"):
+        attention_maps.attention_outputs(load_model("iso_convnet:micro-patch4-32"), torch.zeros(1, 3, 32, 32))
+
+
+# Data efficiency
+
+
+def test_variants_share_width_depth_and_prs_conv_epochs_follow_the_cell():
+    prs = PRSViTConfig.from_preset("micro-patch4-32")
+    for variant in ("iso_transformer", "iso_mixer", "iso_convnet", "convit", "ibit", "prs_vit"):
+        arguments = data_efficiency.variant_arguments(variant, "micro-patch4-32", "micro-32")
+        text = arguments[arguments.index("--config_overrides") + 1] if "--config_overrides" in arguments else ""
+        overrides = parse_overrides(text)
+        config = CONFIG_CLASSES[variant].from_preset("micro-patch4-32", **overrides)
+        assert (config.hidden_size, config.num_hidden_layers) == (prs.hidden_size, prs.num_hidden_layers)
+        assert getattr(config, "num_attention_heads", prs.num_attention_heads) == prs.num_attention_heads
+    args = data_efficiency.parse_study_args(["--max_steps", "50", "--batch_size", "10", "--", "--hflip_prob", "0"])
+    counts = Counter({0: 100, 1: 100})
+    # Half of the data: 100 images, 10 steps per epoch, 5 epochs of 50 steps; conv_fraction 0.5 -> E = round(2.5).
+    arguments = data_efficiency.cell_arguments(data_efficiency.Cell("prs_vit", 0.5, 1), args, counts)
+    assert arguments[arguments.index("--conv_epochs") + 1] == "2"
+    assert arguments[arguments.index("--max_steps") + 1] == "50"
+    assert arguments[-2:] == ["--hflip_prob", "0"]
+    arguments = data_efficiency.cell_arguments(data_efficiency.Cell("prs_vit", 0.1, 1), args, counts)
+    assert arguments[arguments.index("--conv_epochs") + 1] == "12"  # 20 images, 2 steps per epoch, 25 epochs
+
+
+def fake_training(log: list):
+    """A stand-in for `train_cell` that records its calls and returns a plausible record without training."""
+
+    def train(cell, arguments, run_dir):
+        log.append(cell.name)
+        return {"variant": cell.variant, "fraction": cell.fraction, "seed": cell.seed, "top1": 0.1 * len(log)}
+
+    return train
+
+
+def test_interrupted_study_resumes_without_retraining_finished_cells(tmp_path, monkeypatch):
+    argv = ["--dataset", "digits", "--variants", "iso_transformer,prs_vit", "--fractions", "0.1,0.5"]
+    argv += ["--seeds", "0,1", "--output_dir", str(tmp_path)]
+    trained: list[str] = []
+    training = fake_training(trained)
+
+    def interrupted(cell, arguments, run_dir):
+        if len(trained) == 3:
+            raise KeyboardInterrupt
+        return training(cell, arguments, run_dir)
+
+    monkeypatch.setattr(data_efficiency, "train_cell", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        data_efficiency.main(argv)
+    assert len(list((tmp_path / "cells").glob("*.json"))) == 3
+    assert not list((tmp_path / "cells").glob(".*"))  # no temporary file left behind
+
+    monkeypatch.setattr(data_efficiency, "train_cell", training)
+    markdown = data_efficiency.main(argv)
+    assert len(trained) == 8 and len(set(trained)) == 8  # the 3 finished cells were not trained again
+    data_efficiency.main(argv)
+    assert len(trained) == 8
+    with open(tmp_path / "results.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 8
+    # iso_transformer at 0.1: seeds 0 and 1 were the first two trainings, top-1 0.1 and 0.2.
+    assert "| iso_transformer | 0.150 ± 0.071 (n=2) |" in markdown
+    with pytest.raises(ValueError, match="other settings"):
+        data_efficiency.main([*argv, "--max_steps", "7"])
+
+
+def test_data_efficiency_study_trains_cells_and_writes_results(tmp_path):
+    output_dir = tmp_path / "study"
+    data_efficiency.main(
+        [
+            "--dataset", "digits", "--variants", "prs_vit", "--fractions", "0.05", "--max_steps", "3",
+            "--batch_size", "16", "--max_eval_samples", "32", "--preset", "micro-patch4-32",
+            "--output_dir", str(output_dir), "--", "--logging_steps", "1",
+        ]
+    )  # fmt: skip
+    cell = json.loads((output_dir / "cells" / "prs_vit-f0.05-s0.json").read_text())
+    assert 0.0 <= cell["top1"] <= cell["top5"] <= 1.0
+    assert cell["train_images"] == 70 and cell["max_steps"] == 3
+    assert cell["epochs"] == pytest.approx(3 / 5, abs=0.01)  # 70 images are 5 batches of 16
+    assert (output_dir / "runs" / "prs_vit-f0.05-s0" / "model.safetensors").exists()
+    assert "prs_vit" in (output_dir / "results.md").read_text()
+    assert Image.open(output_dir / "data_efficiency.png").size == (500, 360)
+    assert (output_dir / "command.txt").read_text().startswith("inductive-zoo study data-efficiency --dataset digits")
+
+
+# Isotropic-bias study (paper 1)
+
+
+def test_isotropic_bias_study_writes_its_table_and_plots_and_reruns_only_missing_cells(tmp_path, monkeypatch):
+    from transformers import AutoModelForMaskedImageModeling
+
+    from inductive_zoo.studies import isotropic_bias
+
+    trained = []
+
+    def fake_cell(args, mixer, depth):  # a saved untrained model and made-up metrics stand in for a real run
+        trained.append((mixer, depth))
+        config = CONFIG_CLASSES[mixer].from_preset(args.preset, num_hidden_layers=depth, mim_norm_target=True)
+        AutoModelForMaskedImageModeling.from_config(config).save_pretrained(
+            tmp_path / "runs" / isotropic_bias.cell_name(mixer, depth)
+        )
+        metrics = dict.fromkeys(isotropic_bias.COLUMNS, 0.5)
+        if len(trained) == 4:
+            raise KeyboardInterrupt  # killed in the middle of the last cell
+        return {**metrics, "mixer": mixer, "depth": depth, "parameters": 1000 * depth}
+
+    monkeypatch.setattr(isotropic_bias, "run_cell", fake_cell)
+    argv = ["--output_dir", str(tmp_path), "--depths", "1,2", "--mixers", "iso_transformer,iso_mixer",
+            "--num_reconstructions", "2"]  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        isotropic_bias.main(argv)
+    assert sorted(path.name for path in (tmp_path / "cells").iterdir()) == [
+        "iso_mixer-depth1.json", "iso_transformer-depth1.json", "iso_transformer-depth2.json"
+    ]  # fmt: skip
+    rows = isotropic_bias.main(argv)
+    assert trained[4:] == [("iso_mixer", 2)]  # only the unfinished cell ran again
+    assert [(row["mixer"], row["depth"]) for row in rows] == [
+        ("iso_transformer", 1), ("iso_transformer", 2), ("iso_mixer", 1), ("iso_mixer", 2)
+    ]  # fmt: skip
+    with open(tmp_path / "results.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+    assert "| MLP-Mixer | 2 | 0.00M |" in (tmp_path / "results.md").read_text()
+    assert Image.open(tmp_path / "isotropic_bias.png").size == (1200, 320)
+    assert Image.open(tmp_path / "reconstructions.png").size == (6 * 110, 2 * 110)  # image, masked, 4 cells
+    assert "--depths 1,2" in (tmp_path / "command.txt").read_text()
+    with pytest.raises(ValueError, match="--mixers must be among"):
+        isotropic_bias.main(["--output_dir", str(tmp_path), "--mixers", "iso_vit"])
