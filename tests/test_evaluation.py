@@ -10,10 +10,23 @@ import torch
 from conftest import tiny_config
 from datasets import ClassLabel, Dataset, Features, Image
 from torch import nn
+from transformers import AutoModelForMaskedImageModeling
 
 import inductive_zoo
-from inductive_zoo.data import IMAGENET_MEAN, IMAGENET_STD, DecodedImageDataset, ImageClassificationCollator
-from inductive_zoo.evaluation import extract_features, knn_accuracy, linear_probe_accuracy
+from inductive_zoo import IsoConvNetConfig
+from inductive_zoo.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DecodedImageDataset,
+    ImageClassificationCollator,
+    load_image_dataset,
+)
+from inductive_zoo.evaluation import (
+    extract_features,
+    held_out_reconstruction_loss,
+    knn_accuracy,
+    linear_probe_accuracy,
+)
 from inductive_zoo.training.callbacks import KNNMonitorCallback
 from inductive_zoo.training.image_classification import build_trainer, parse_args
 
@@ -173,3 +186,15 @@ def test_knn_monitor_logs_every_epoch_of_a_real_trainer_run(cifar10_path, tmp_pa
     assert [entry["epoch"] for entry in entries] == [1.0, 2.0], entries
     assert all(0.0 <= entry["knn_accuracy"] <= 1.0 for entry in entries), entries
     assert trainer.model.training
+
+
+def test_evaluation_leaves_the_global_random_stream_alone(cifar10_path):
+    # The k-NN monitor runs mid-training: drawing from torch's global generator would change the run it monitors.
+    data = load_image_dataset(str(cifar10_path))
+    split = data.splits[data.eval_split].select(range(8))
+    model = AutoModelForMaskedImageModeling.from_config(tiny_config(IsoConvNetConfig))
+    dataset = DecodedImageDataset(split, data.eval_split, data.image_column, data.label_column, model.config.image_size)
+    state = torch.get_rng_state()
+    extract_features(model, dataset)
+    held_out_reconstruction_loss(model, dataset)
+    assert torch.equal(torch.get_rng_state(), state)

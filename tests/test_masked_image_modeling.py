@@ -19,7 +19,14 @@ from inductive_zoo.data import (
     class_balanced_subset,
     load_image_dataset,
 )
-from inductive_zoo.objectives.masked_image_modeling import MaskGenerator, masked_reconstruction_loss, patchify
+from inductive_zoo.evaluation import held_out_reconstruction_loss
+from inductive_zoo.objectives.masked_image_modeling import (
+    MaskGenerator,
+    masked_reconstruction_loss,
+    patchify,
+    reconstructed_image,
+    unpatchify,
+)
 
 MIM_CLASSES = [
     pytest.param(config_class, model_class, id=model_class.__name__)
@@ -329,3 +336,29 @@ def test_trainer_pretrains_on_real_cifar10_and_the_loss_falls(config_class, cifa
     assert np.mean(losses[-3:]) < np.mean(losses[:2]) - 0.1, losses
     metrics = trainer.evaluate()
     assert np.isfinite(metrics["eval_loss"]) and metrics["eval_loss"] < losses[0], metrics
+
+
+@pytest.mark.parametrize("norm_target", [False, True])
+def test_reconstructed_image_keeps_visible_patches_and_maps_a_perfect_prediction_back_to_the_image(norm_target):
+    images = torch.randn(2, 3, 16, 12, generator=torch.Generator().manual_seed(0))
+    mask = MaskGenerator(0.5)(2, (4, 3), torch.Generator().manual_seed(1))
+    patches = patchify(images, 4)
+    if norm_target:
+        patches = (patches - patches.mean(-1, keepdim=True)) / (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+    perfect = unpatchify(patches, 4, (4, 3))
+    assert masked_reconstruction_loss(perfect, images, mask, 4, norm_target=norm_target) < 1e-10
+    torch.testing.assert_close(reconstructed_image(perfect, images, mask, 4, norm_target), images)
+    shown = patchify(reconstructed_image(torch.zeros_like(images), images, mask, 4, norm_target), 4)
+    torch.testing.assert_close(shown[~mask], patchify(images, 4)[~mask])  # visible patches as given
+    assert not torch.allclose(shown[mask], patchify(images, 4)[mask])
+
+
+def test_held_out_reconstruction_loss_uses_the_same_masks_every_time(cifar10_path):
+    data = load_image_dataset(str(cifar10_path))
+    split = data.splits[data.eval_split].select(range(24))
+    model = AutoModelForMaskedImageModeling.from_config(tiny_config(IsoConvNetConfig))
+    dataset = DecodedImageDataset(split, data.eval_split, data.image_column, data.label_column, model.config.image_size)
+    first = held_out_reconstruction_loss(model, dataset, batch_size=10)
+    assert held_out_reconstruction_loss(model, dataset, batch_size=10) == pytest.approx(first, rel=1e-6)
+    assert held_out_reconstruction_loss(model, dataset, batch_size=10, seed=1) != pytest.approx(first, rel=1e-6)
+    assert model.training  # the mode is restored

@@ -52,3 +52,24 @@ def test_pretraining_recipe_trains_evaluates_and_saves_a_loadable_backbone(
 def test_unknown_objective_is_refused(tmp_path):
     with pytest.raises(ValueError, match="objective must be one of"):
         main(["--objective", "byol", "--output_dir", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_short_masked_image_modeling_beats_the_initialisation_on_knn_accuracy(cifar10_path, tmp_path):
+    # IsoConvNet with per-patch normalised targets (MAE's norm_pix_loss), the settings of the isotropic-bias study:
+    # 5,000 images, 8 epochs (320 steps). Measured here: k-NN 0.267 -> 0.285 (0.304 in a run whose random stream
+    # differed); with 2,000 images and 4 epochs k-NN fell (0.266 -> 0.250), so this is the smallest setting that
+    # showed a gain. The linear probe moved within noise (0.352 -> 0.342 / 0.398) and is not asserted.
+    results = main(
+        [
+            "--objective", "mim", "--model_type", "iso_convnet", "--preset", "micro-patch4-32",
+            "--config_overrides", "mim_norm_target=true", "--dataset", str(cifar10_path), "--train_fraction", "0.1",
+            "--eval_bank_size", "2000", "--eval_size", "1000", "--output_dir", str(tmp_path),
+            "--num_train_epochs", "8", "--per_device_train_batch_size", "128", "--learning_rate", "2e-3",
+            "--weight_decay", "0.05", "--lr_scheduler_type", "cosine", "--warmup_steps", "0.05",
+            "--save_strategy", "no", "--report_to", "none", "--dataloader_pin_memory", "false", "--seed", "0",
+        ]
+    )  # fmt: skip
+    initial, pretrained = results["initial"], results["pretrained"]
+    assert pretrained["reconstruction_loss"] < 0.7 * initial["reconstruction_loss"]
+    assert pretrained["knn_accuracy"] > initial["knn_accuracy"] + 0.01, (initial, pretrained)

@@ -34,7 +34,8 @@ from .models.skeleton import (
     IsotropicForMaskedImageModeling,
     IsotropicModel,
 )
-from .training.callbacks import PRSCallback
+from .objectives import DINOModel, SimCLRModel, dino_model_class, simclr_model_class
+from .training.callbacks import DINOTeacherCallback, KNNMonitorCallback, PRSCallback
 
 __version__ = "0.1.0"
 
@@ -60,6 +61,13 @@ MASKED_IMAGE_MODELING_MODELS = {
     CADAResNetConfig: CADAResNetForMaskedImageModeling,
 }
 
+# The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective
+# and config class: heads on the same `backbone` as the classifier's, so their weights fine-tune directly.
+SELF_SUPERVISED_MODELS = {
+    "simclr": {config: simclr_model_class(config) for config, _, _ in VARIANTS},
+    "dino": {config: dino_model_class(config) for config, _, _ in VARIANTS},
+}
+
 for _config, _model, _classifier in VARIANTS:
     AutoConfig.register(_config.model_type, _config, exist_ok=True)
     AutoModel.register(_config, _model, exist_ok=True)
@@ -68,6 +76,7 @@ for _config, _model, _classifier in VARIANTS:
 
 __all__ = [
     "MASKED_IMAGE_MODELING_MODELS",
+    "SELF_SUPERVISED_MODELS",
     "VARIANTS",
     "CADAResNetConfig",
     "CADAResNetForImageClassification",
@@ -77,6 +86,8 @@ __all__ = [
     "ConViTForImageClassification",
     "ConViTForMaskedImageModeling",
     "ConViTModel",
+    "DINOModel",
+    "DINOTeacherCallback",
     "IBiTConfig",
     "IBiTForImageClassification",
     "IBiTForMaskedImageModeling",
@@ -97,9 +108,13 @@ __all__ = [
     "IsotropicForImageClassification",
     "IsotropicForMaskedImageModeling",
     "IsotropicModel",
+    "KNNMonitorCallback",
     "PRSCallback",
     "PRSViTConfig",
     "PRSViTForImageClassification",
     "PRSViTForMaskedImageModeling",
     "PRSViTModel",
+    "SimCLRModel",
+    "dino_model_class",
+    "simclr_model_class",
 ]

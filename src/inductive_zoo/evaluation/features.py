@@ -51,7 +51,12 @@ def extract_features(
     if device is None:
         device = next(backbone.parameters()).device
     collate_fn = collate_fn or ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn, num_workers=num_workers)
+    # A DataLoader draws its workers' base seed from the generator it is given, else from torch's global one: a
+    # private generator keeps evaluation (the k-NN monitor mid-training) from changing the run's random stream.
+    loader = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_fn, num_workers=num_workers,
+        generator=torch.Generator(),
+    )  # fmt: skip
     modes = {module: module.training for module in backbone.modules()}
     backbone.eval()
     features, labels = [], []

@@ -1,1 +1,27 @@
-"""Self-supervised objectives: masked image modeling, DINO self-distillation, SimCLR contrastive learning."""
+"""Self-supervised objectives as heads on any zoo backbone: masked image modeling (paper 1), SimCLR and DINO.
+
+The masked-image-modeling models are the variants' `...ForMaskedImageModeling` classes; `simclr_model_class` and
+`dino_model_class` build the `Trainer`-ready `{Variant}ForSimCLR` / `{Variant}ForDINO` models of a config class.
+"""
+
+from .contrastive import ProjectionHead, nt_xent_loss
+from .joint_embedding import DINOModel, JointEmbeddingOutput, SimCLRModel, dino_model_class, simclr_model_class
+from .masked_image_modeling import MaskGenerator, masked_reconstruction_loss, reconstructed_image
+from .self_distillation import DINOHead, DINOLoss, teacher_momentum, teacher_temperature
+
+__all__ = [
+    "DINOHead",
+    "DINOLoss",
+    "DINOModel",
+    "JointEmbeddingOutput",
+    "MaskGenerator",
+    "ProjectionHead",
+    "SimCLRModel",
+    "dino_model_class",
+    "masked_reconstruction_loss",
+    "nt_xent_loss",
+    "reconstructed_image",
+    "simclr_model_class",
+    "teacher_momentum",
+    "teacher_temperature",
+]

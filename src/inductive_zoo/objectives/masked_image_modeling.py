@@ -8,6 +8,7 @@ masked patch reconstruction in pixel space): the parts every model shares.
   the masked patches' pixels set to 0, so that no convolution whose receptive field crosses patches sees them.
 - `PixelShuffleDecoder`: SimMIM's linear prediction head, from the encoder's feature map to pixels.
 - `masked_reconstruction_loss`: the loss on masked patches only, with optional per-patch normalised targets (MAE).
+- `reconstructed_image`: the input with its masked patches replaced by the prediction, for figures.
 - `MaskedImageModelingOutputWithMask`: transformers' `MaskedImageModelingOutput` plus the mask used.
 - `MaskedImageModelingMixin`: the steps every masked-image-modeling model takes around its backbone.
 - `check_masked_image_modeling_config`: the checks of the `mim_*` config fields.
@@ -208,6 +209,41 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     return patches.permute(0, 2, 4, 3, 5, 1).reshape(batch_size, grid_height * grid_width, -1)
 
 
+def unpatchify(patches: torch.Tensor, patch_size: int, grid_size: tuple[int, int]) -> torch.Tensor:
+    """The inverse of `patchify`: `(B, N, patch_size^2 * C)` -> `(B, C, H, W)` over a `grid_size` patch grid."""
+    batch_size, _, values = patches.shape
+    grid_height, grid_width = grid_size
+    channels = values // (patch_size * patch_size)
+    images = patches.reshape(batch_size, grid_height, grid_width, patch_size, patch_size, channels)
+    return images.permute(0, 5, 1, 3, 2, 4).reshape(batch_size, channels, grid_height * patch_size, -1)
+
+
+def patch_statistics(patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-patch mean and `sqrt(var + 1e-6)` of `(B, N, P)` patches: MAE's `norm_pix_loss` normalisation."""
+    return patches.mean(dim=-1, keepdim=True), (patches.var(dim=-1, keepdim=True) + 1.0e-6).sqrt()
+
+
+def reconstructed_image(
+    reconstruction: torch.Tensor,
+    pixel_values: torch.Tensor,
+    bool_masked_pos: torch.Tensor,
+    patch_size: int,
+    norm_target: bool = False,
+) -> torch.Tensor:
+    """What a reader of a masked-image-modeling figure sees: `pixel_values` with every masked patch replaced by its
+    prediction, in `pixel_values`' units. With `norm_target` the prediction is per-patch normalised and is mapped
+    back with the true patch's mean and spread (as MAE's visualisations do). All tensors as in
+    `masked_reconstruction_loss`; returns `(B, C, H, W)`."""
+    predicted = patchify(reconstruction.float(), patch_size)
+    original = patchify(pixel_values.float(), patch_size)
+    if norm_target:
+        mean, spread = patch_statistics(original)
+        predicted = predicted * spread + mean
+    mask = bool_masked_pos.reshape(*original.shape[:2], 1)
+    grid_size = (pixel_values.shape[-2] // patch_size, pixel_values.shape[-1] // patch_size)
+    return unpatchify(torch.where(mask, predicted, original), patch_size, grid_size)
+
+
 def masked_reconstruction_loss(
     reconstruction: torch.Tensor,
     target: torch.Tensor,
@@ -229,9 +265,8 @@ def masked_reconstruction_loss(
     predicted = patchify(reconstruction.float(), patch_size)
     target = patchify(target.float(), patch_size)
     if norm_target:
-        mean = target.mean(dim=-1, keepdim=True)
-        variance = target.var(dim=-1, keepdim=True)
-        target = (target - mean) / (variance + 1.0e-6).sqrt()
+        mean, spread = patch_statistics(target)
+        target = (target - mean) / spread
     difference = predicted - target
     error = (difference.square() if loss == "mse" else difference.abs()).mean(dim=-1)
     mask = bool_masked_pos.reshape(error.shape).to(error.dtype)

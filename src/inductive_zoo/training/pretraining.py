@@ -10,14 +10,13 @@ with the supervised recipe (`--finetune_epochs`), and writes everything to `pret
 """
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForMaskedImageModeling, HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers import AutoModelForMaskedImageModeling, HfArgumentParser, TrainingArguments, set_seed
 
 from ..data import (
     DecodedImageDataset,
@@ -27,9 +26,10 @@ from ..data import (
     load_image_dataset,
 )
 from ..data.views import MultiViewCollator, MultiViewConfig
-from ..evaluation import extract_features, knn_accuracy, linear_probe_accuracy
+from ..evaluation import extract_features, held_out_reconstruction_loss, knn_accuracy, linear_probe_accuracy
 from ..objectives.joint_embedding import FIXED_SIZE_MODEL_TYPES, dino_model_class, simclr_model_class
-from .callbacks import DINOTeacherCallback, KNNMonitorCallback, PRSCallback
+from .callbacks import DINOTeacherCallback, KNNMonitorCallback, NonFiniteLossCallback, PRSCallback
+from .checkpointing import ResumableTrainer, write_json_atomic
 from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments, parse_overrides
 from .image_classification import run as run_classification
 
@@ -83,13 +83,20 @@ def collator_for(args: PretrainingArguments, config: Any, mean: list[float], std
     return MultiViewCollator(MultiViewConfig.dino(config.image_size, local_views, patch), mean, std)
 
 
-def frozen_feature_accuracy(model: torch.nn.Module, bank: DecodedImageDataset, held_out: DecodedImageDataset) -> dict:
+def evaluate_representation(
+    model: torch.nn.Module, bank: DecodedImageDataset, held_out: DecodedImageDataset, objective: str
+) -> dict[str, float]:
+    """k-NN and linear-probe accuracy of the frozen backbone (memory bank `bank`, queries `held_out`) and, for `mim`,
+    the reconstruction loss on `held_out` with fixed masks (`evaluation.held_out_reconstruction_loss`)."""
     train_features, train_labels = extract_features(model, bank)
     test_features, test_labels = extract_features(model, held_out)
-    return {
+    results = {
         "knn_accuracy": knn_accuracy(train_features, train_labels, test_features, test_labels),
         "linear_probe_accuracy": linear_probe_accuracy(train_features, train_labels, test_features, test_labels),
     }
+    if objective == "mim":
+        results["reconstruction_loss"] = held_out_reconstruction_loss(model, held_out)
+    return results
 
 
 def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[str, Any]:
@@ -112,9 +119,9 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
 
     results: dict[str, Any] = {"objective": args.objective, "model_type": args.model_type, "preset": args.preset,
                                "config_overrides": args.config_overrides, "train_images": len(train_split)}  # fmt: skip
-    results["initial"] = frozen_feature_accuracy(model, bank, held_out)
+    results["initial"] = evaluate_representation(model, bank, held_out, args.objective)
 
-    callbacks = []
+    callbacks = [NonFiniteLossCallback()]
     if args.objective == "dino":
         callbacks.append(DINOTeacherCallback())
     if hasattr(model.base_model, "reparameterize"):
@@ -122,7 +129,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     if args.knn_every_n_epochs:
         callbacks.append(KNNMonitorCallback(bank, held_out, every_n_epochs=args.knn_every_n_epochs))
     training_args.remove_unused_columns = False
-    trainer = Trainer(
+    trainer = ResumableTrainer(
         model=model,
         args=training_args,
         train_dataset=DecodedImageDataset(train_split, "train", *columns),
@@ -135,7 +142,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     trainer.save_state()
     results["train_loss"] = train_result.metrics["train_loss"]
     results["losses"] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-    results["pretrained"] = frozen_feature_accuracy(model, bank, held_out)
+    results["pretrained"] = evaluate_representation(model, bank, held_out, args.objective)
 
     if args.finetune_epochs:
         finetune_args = dataclasses.replace(
@@ -154,7 +161,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
         )
         results["finetuned_accuracy"] = metrics["eval_accuracy"]
     if trainer.is_world_process_zero():
-        (Path(training_args.output_dir) / "pretraining_results.json").write_text(json.dumps(results, indent=2))
+        write_json_atomic(Path(training_args.output_dir) / "pretraining_results.json", results)
     logger.info("pre-training results: %s", results)
     return results
 
