@@ -12,7 +12,6 @@ same function, so that every layer has a map. Writes `attention_<label>.png` per
 `environment.json`.
 """
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..analysis import rollout_heatmap
-from .inputs import image_batch, load_model, parse_labelled
+from .inputs import analysis_parser, image_batch, load_model, parse_labelled
 from .plotting import figure_grid, save_figure
 from .records import record_run
 
@@ -82,19 +81,9 @@ def attention_grid(
 def main(argv: list[str] | None = None) -> list[Path]:
     """Command-line entry point: `inductive-zoo study attention-maps --model LABEL=SOURCE ... --output_dir DIR`."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="LABEL=SOURCE, repeatable; SOURCE: a checkpoint directory, a Hub id, or model_type:preset[:overrides]",
-    )
-    parser.add_argument("--dataset", default="uoft-cs/cifar10", help="images from its evaluation split")
-    parser.add_argument("--num_images", type=int, default=6)
+    parser = analysis_parser(__doc__, num_images=6, output_dir="outputs/study-attention")
     parser.add_argument("--layer", type=int, default=-1, help="the layer whose per-head maps are shown")
     parser.add_argument("--cell_inches", type=float, default=1.2, help="size of one panel (100 pixels per inch)")
-    parser.add_argument("--output_dir", default="outputs/study-attention")
-    parser.add_argument("--seed", type=int, default=0, help="initialisation seed of model_type:preset models")
     args = parser.parse_args(argv)
     output_dir = Path(args.output_dir)
     record_run(output_dir, "attention-maps", argv)

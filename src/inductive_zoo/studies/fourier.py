@@ -13,7 +13,6 @@ coloured by depth), `fourier_depth.png` (the high-frequency value against normal
 `command.txt` / `environment.json`.
 """
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel
 
-from .inputs import image_batch, load_model, parse_labelled
+from .inputs import analysis_parser, image_batch, load_model, parse_labelled
 from .plotting import depth_colours, figure_grid, save_figure
 from .records import markdown_table, record_run, write_csv
 
@@ -157,17 +156,7 @@ def write_outputs(results: Sequence[FourierCurves], output_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> list[FourierCurves]:
     """Command-line entry point: `inductive-zoo study fourier --model LABEL=SOURCE ... --output_dir DIR`."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="LABEL=SOURCE, repeatable; SOURCE: a checkpoint directory, a Hub id, or model_type:preset[:overrides]",
-    )
-    parser.add_argument("--dataset", default="uoft-cs/cifar10", help="images from its evaluation split")
-    parser.add_argument("--num_images", type=int, default=64)
-    parser.add_argument("--output_dir", default="outputs/study-fourier")
-    parser.add_argument("--seed", type=int, default=0, help="initialisation seed of model_type:preset models")
+    parser = analysis_parser(__doc__, num_images=64, output_dir="outputs/study-fourier")
     args = parser.parse_args(argv)
     output_dir = Path(args.output_dir)
     record_run(output_dir, "fourier", argv)

@@ -1,5 +1,6 @@
 """What the analysis studies run on: zoo models named on the command line, and a batch of real images."""
 
+import argparse
 from pathlib import Path
 
 import torch
@@ -41,3 +42,20 @@ def image_batch(dataset: str, num_images: int, image_size: int) -> tuple[torch.T
     examples = rows.__getitems__(list(range(min(num_images, len(rows)))))
     images = torch.stack([example["image"] for example in examples])
     return images, ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD).pixel_values(examples)
+
+
+def analysis_parser(description: str, num_images: int, output_dir: str) -> argparse.ArgumentParser:
+    """The arguments every analysis study shares: the models (`--model LABEL=SOURCE`, repeatable), the dataset whose
+    evaluation images they run on and how many, the output folder, and the seed of freshly initialised models."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="LABEL=SOURCE, repeatable; SOURCE: a checkpoint directory, a Hub id, or model_type:preset[:overrides]",
+    )
+    parser.add_argument("--dataset", default="uoft-cs/cifar10", help="images from its evaluation split")
+    parser.add_argument("--num_images", type=int, default=num_images)
+    parser.add_argument("--output_dir", default=output_dir)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation seed of model_type:preset models")
+    return parser
