@@ -5,6 +5,7 @@ import types
 import typing
 from typing import Any
 
+from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
 # Fields that must be strictly positive floats when present.
@@ -12,10 +13,11 @@ POSITIVE_FLOAT_FIELDS = ("layer_norm_eps", "initializer_range")
 
 
 def declared_fields(config_class: type) -> dict[str, Any]:
-    """The annotated fields that the package's config classes declare (not transformers' own), by name."""
+    """The annotated fields that the package's config classes declare (not transformers' own), by name. Classes are
+    told apart by ancestry, not module name, so the check also runs in the flat remote-code copy on the Hub."""
     fields: dict[str, Any] = {}
     for klass in reversed(config_class.__mro__):
-        if not klass.__module__.startswith("inductive_zoo."):
+        if klass in PreTrainedConfig.__mro__:
             continue
         for name, annotation in vars(klass).get("__annotations__", {}).items():
             if typing.get_origin(annotation) is not typing.ClassVar:
