@@ -14,8 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-from transformers.trainer_utils import get_last_checkpoint
-
 from .cards import dataset_hub_id
 from .publish import publish
 from .records import MissingEvaluationError, read_evaluation_metrics
@@ -89,12 +87,8 @@ def repo_name(organization: str, model_type: str, budget: str) -> str:
 def _train(model_type: str, budget: str, dataset: str, variant_dir: Path) -> None:
     from ..training.image_classification import parse_args, run
 
-    argv = recipe_argv(model_type, budget, dataset, variant_dir)
-    last_checkpoint = get_last_checkpoint(str(variant_dir)) if variant_dir.is_dir() else None
-    if last_checkpoint is not None:
-        print(f"{model_type}: resuming from {last_checkpoint}")
-        argv += ["--resume_from_checkpoint", last_checkpoint]
-    run(*parse_args(argv))
+    # `auto`: the recipe resumes from the last complete checkpoint of `variant_dir`, or starts fresh.
+    run(*parse_args([*recipe_argv(model_type, budget, dataset, variant_dir), "--resume_from_checkpoint", "auto"]))
 
 
 def release(
