@@ -1,9 +1,17 @@
 """Data loading, decoding and batched tensor augmentation."""
 
 from .augmentation import AugmentationConfig, BatchAugmentation, ImageClassificationCollator
-from .datasets import ImageClassificationData, class_balanced_subset, digits_dataset, load_image_dataset
+from .datasets import (
+    ImageClassificationData,
+    class_balanced_indices,
+    class_balanced_subset,
+    digits_dataset,
+    held_out_subset,
+    load_image_dataset,
+)
 from .decoding import CorruptImageError, DecodedImageDataset
 from .masking import MaskedImageModelingCollator
+from .mixing import MixupCutmixCollator, MixupCutmixConfig, smoothed_targets
 from .processing import IMAGENET_MEAN, IMAGENET_STD, image_processor_for
 
 __all__ = [
@@ -16,8 +24,13 @@ __all__ = [
     "ImageClassificationCollator",
     "ImageClassificationData",
     "MaskedImageModelingCollator",
+    "MixupCutmixCollator",
+    "MixupCutmixConfig",
+    "class_balanced_indices",
     "class_balanced_subset",
     "digits_dataset",
+    "held_out_subset",
     "image_processor_for",
     "load_image_dataset",
+    "smoothed_targets",
 ]

@@ -103,21 +103,56 @@ def load_image_dataset(
     return ImageClassificationData(splits, image_column, label_column, eval_split)
 
 
-def class_balanced_subset(dataset: Dataset, fraction: float, label_column: str, seed: int = 0) -> Dataset:
-    """A seeded subset with `round(fraction * n_c)` (at least one) examples of each class `c`, in dataset order.
-
-    The same `seed` and `fraction` always select the same rows, and a smaller fraction's rows are not guaranteed to
-    be inside a larger one's (each fraction is drawn independently, as in the data-efficiency studies).
-    """
+def class_balanced_indices(labels: np.ndarray, fraction: float, seed: int = 0) -> list[int]:
+    """The sorted row indices of `class_balanced_subset`: `round(fraction * n_c)` (at least one) per class `c`."""
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"train_fraction must be in (0, 1], got {fraction}")
     if fraction == 1.0:
-        return dataset
-    labels = np.asarray(dataset[label_column])
+        return list(range(len(labels)))
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
         indices = np.flatnonzero(labels == label)
         count = max(1, round(fraction * len(indices)))
         chosen.extend(rng.choice(indices, size=count, replace=False).tolist())
+    return sorted(chosen)
+
+
+def class_balanced_subset(dataset: Dataset, fraction: float, label_column: str, seed: int = 0) -> Dataset:
+    """A seeded subset with `round(fraction * n_c)` (at least one) examples of each class `c`, in dataset order.
+
+    The same `seed` and `fraction` always select the same rows, and a smaller fraction's rows are not guaranteed to
+    be inside a larger one's (each fraction is drawn independently, as in the data-efficiency studies).
+    """
+    if fraction == 1.0:
+        return dataset
+    return dataset.select(class_balanced_indices(np.asarray(dataset[label_column]), fraction, seed))
+
+
+def held_out_subset(
+    dataset: Dataset, excluded: set[int] | list[int], size: int, label_column: str, seed: int = 0
+) -> Dataset:
+    """A class-balanced, seeded selection of `size` rows of `dataset` outside the row indices `excluded` (the
+    training subset): the validation split for tuning a recipe without touching the test split.
+
+    Raises:
+        ValueError: `size` is not positive, or there are not enough rows outside `excluded` for it.
+    """
+    if size < 1:
+        raise ValueError(f"validation_size must be >= 1, got {size}")
+    labels = np.asarray(dataset[label_column])
+    free_rows = np.ones(len(labels), dtype=bool)
+    free_rows[np.asarray(sorted(excluded), dtype=np.int64)] = False
+    classes = np.unique(labels)
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for position, label in enumerate(classes):
+        count = size // len(classes) + (1 if position < size % len(classes) else 0)
+        free = np.flatnonzero((labels == label) & free_rows)
+        if len(free) < count:
+            raise ValueError(
+                f"validation_size {size} needs {count} images of class {label} outside the training subset; "
+                f"only {len(free)} are left"
+            )
+        chosen.extend(rng.choice(free, size=count, replace=False).tolist())
     return dataset.select(sorted(chosen))

@@ -32,3 +32,21 @@ def classification_loss(
                 f"label ids must be in [0, {num_labels}) (config.num_labels), got values in [{low}, {high}]"
             )
     return loss_function(labels, logits, config, **loss_kwargs)
+
+
+def soft_target_cross_entropy(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+    """Cross-entropy of a classifier's `outputs.logits` against `labels`, the batch mean: `-sum_c t_c log p_c` for
+    `(batch, num_classes)` float targets (mixup/CutMix, smoothed labels), plain cross-entropy for integer label ids.
+
+    A `Trainer`'s `compute_loss_func`: `Trainer` then takes the labels out of the inputs, so float targets never
+    reach the model, whose `problem_type` would otherwise switch to multi-label. `num_items_in_batch` is accepted
+    and unused (the loss is a per-batch mean; set the trainer's `loss_is_scaled_for_ga = False`).
+    """
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    if labels.is_floating_point():
+        if labels.shape != logits.shape:
+            raise ValueError(
+                f"soft targets must have the logits' shape {tuple(logits.shape)}, got {tuple(labels.shape)}"
+            )
+        return torch.sum(-labels.to(logits.device) * torch.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+    return torch.nn.functional.cross_entropy(logits.float(), labels.to(logits.device))

@@ -23,10 +23,17 @@ RECIPE_FIELDS = (
     "optim_args",
     "lr_scheduler_type",
     "warmup_steps",
+    "label_smoothing_factor",
+    "max_grad_norm",
+    "bf16",
     "seed",
 )
 # The augmentation arguments of the recipe's `DataArguments`.
-AUGMENTATION_FIELDS = ("no_augmentation", "crop_scale_min", "hflip_prob", "colour_jitter")
+AUGMENTATION_FIELDS = (
+    "no_augmentation", "crop_scale_min", "crop_padding", "hflip_prob", "colour_jitter", "auto_augment",
+    "randaugment_num_ops", "randaugment_magnitude", "random_erasing_prob", "mixup_alpha", "cutmix_alpha", "mixup_prob",
+    "mixup_switch_prob",
+)  # fmt: skip
 
 
 class MissingEvaluationError(ValueError):
@@ -49,6 +56,8 @@ class TrainingSummary:
     train_fraction: float
     recipe: dict[str, Any] = field(default_factory=dict)
     augmentation: dict[str, Any] = field(default_factory=dict)
+    recipe_name: str | None = None
+    model_ema_decay: float | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -71,6 +80,8 @@ class TrainingSummary:
             train_fraction=data_args.train_fraction,
             recipe=recipe_arguments(trainer.args),
             augmentation={name: getattr(data_args, name) for name in AUGMENTATION_FIELDS},
+            recipe_name=getattr(model_args, "recipe", None),
+            model_ema_decay=getattr(model_args, "model_ema_decay", None),
         )
 
     @classmethod

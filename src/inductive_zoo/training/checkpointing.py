@@ -7,7 +7,8 @@
   `checkpoint-N` only when every process has finished writing, rotates old checkpoints only after that, resolves
   `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint, and draws the randomness of the
   training data (augmentation, masks, views) per batch from a seed of `(seed, epoch, batch indices)`, so that a run
-  resumed in the middle of an epoch sees exactly the batches the uninterrupted run saw.
+  resumed in the middle of an epoch sees exactly the batches the uninterrupted run saw. Callbacks can keep state
+  beside the model's (a weight average, `ModelEMACallback`) in its checkpoints and have evaluation use it.
 
 Atomicity here is against the process being killed (SIGKILL, pre-emption, out-of-memory): `os.replace` of a
 directory or a file within one file system is atomic on POSIX. Files are flushed to the operating system, not
@@ -21,7 +22,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -223,16 +224,27 @@ class ResumableTrainer(Trainer):
     `"auto"` (the last complete checkpoint if there is one, else a fresh start: one command line for a job that
     may be pre-empted and restarted).
 
+    Callback state: a callback may keep state that the checkpoints and evaluation carry, through three optional
+    methods, each called on every callback that has it. `save_checkpoint_state(directory)`: on the processes that
+    save (`args.should_save`), after `Trainer` has written the checkpoint into its staging directory and before it
+    is renamed into place, so the callback's files are part of the atomic checkpoint. `load_checkpoint_state(
+    directory)`: on every process when `train()` starts, with the resolved checkpoint it resumes from, or `None`
+    for a fresh start (before `Trainer` loads anything; the callback applies it in `on_train_begin`).
+    `evaluation_weights(model)`: a context manager within which every `evaluate()` runs (e.g. with averaged weights
+    swapped into the model).
+
     Data: the training DataLoader fetches through `SeededBatches` (seed: `args.data_seed`, else `args.seed`), so
     the randomness of each batch is a function of the seed, the epoch and the batch's indices (see there). Combined
     with `Trainer`'s own restore of the global generators and its seeded sampler, a run killed anywhere and resumed
     from its last checkpoint ends with the same weights as an uninterrupted run, bitwise on CPU. An
-    `IterableDataset` is passed through unchanged (it has no indices to seed from).
+    `IterableDataset` is passed through unchanged (it has no indices to seed from). `train_data_collator`, when
+    given, collates the training batches instead of `data_collator` (which evaluation keeps using): mixup/CutMix.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, train_data_collator: Callable[[list], Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.staging_checkpoint = False
+        self.train_data_collator = train_data_collator
 
     def _get_output_dir(self, trial: Any) -> str:
         run_dir = super()._get_output_dir(trial=trial)
@@ -250,6 +262,9 @@ class ResumableTrainer(Trainer):
             super()._save_checkpoint(model, trial)
         finally:
             self.staging_checkpoint = False
+        if self.args.should_save:
+            for callback in self.callbacks_with("save_checkpoint_state"):
+                callback.save_checkpoint_state(staged)
         best = self.state.best_model_checkpoint
         if best is not None and os.path.dirname(best) == os.path.dirname(staged):
             self.state.best_model_checkpoint = os.path.join(run_dir, os.path.basename(best))
@@ -270,7 +285,7 @@ class ResumableTrainer(Trainer):
         dataset = self.train_dataset
         if dataset is None or isinstance(dataset, torch.utils.data.IterableDataset):
             return super().get_train_dataloader()
-        collator = self.data_collator
+        collator = self.train_data_collator or self.data_collator
         try:
             import datasets
 
@@ -303,4 +318,25 @@ class ResumableTrainer(Trainer):
             resume_from_checkpoint = str(found) if found is not None else None
         elif resume_from_checkpoint:
             check_complete_checkpoint(resume_from_checkpoint)
+        resume_from_checkpoint = resume_from_checkpoint or None
+        for callback in self.callbacks_with("load_checkpoint_state"):
+            callback.load_checkpoint_state(resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def evaluate(
+        self,
+        eval_dataset: torch.utils.data.Dataset | dict[str, torch.utils.data.Dataset] | None = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """`Trainer.evaluate` inside the `evaluation_weights(model)` context of every callback that has one."""
+        with ExitStack() as stack:
+            for callback in self.callbacks_with("evaluation_weights"):
+                stack.enter_context(callback.evaluation_weights(self.model))
+            return super().evaluate(
+                eval_dataset=eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix
+            )
+
+    def callbacks_with(self, method: str) -> list[TrainerCallback]:
+        """The callbacks that have a method of this name, in the order they were added."""
+        return [callback for callback in self.callback_handler.callbacks if callable(getattr(callback, method, None))]

@@ -8,10 +8,13 @@ metric, and a final `save_model` that writes `config.json`, `model.safetensors` 
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from transformers import (
+    CONFIG_MAPPING,
     AutoConfig,
     AutoImageProcessor,
     AutoModelForImageClassification,
@@ -28,14 +31,20 @@ from ..data import (
     BatchAugmentation,
     DecodedImageDataset,
     ImageClassificationCollator,
-    class_balanced_subset,
+    ImageClassificationData,
+    MixupCutmixCollator,
+    MixupCutmixConfig,
+    class_balanced_indices,
+    held_out_subset,
     image_processor_for,
     load_image_dataset,
 )
 from ..metrics import load_accuracy_metric
+from ..models.classification import soft_target_cross_entropy
 from ..publishing.records import TrainingSummary
-from .callbacks import PRS_SCHEDULES, NonFiniteLossCallback, PRSCallback
+from .callbacks import PRS_SCHEDULES, ModelEMACallback, NonFiniteLossCallback, PRSCallback, WallClockCallback
 from .checkpointing import ResumableTrainer
+from .recipes import expand_recipe_argument
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +55,22 @@ CONFIG_CLASSES = {config_class.model_type: config_class for config_class, _, _ i
 class ModelArguments:
     """Which model to train: a variant and preset, or an existing checkpoint to fine-tune."""
 
+    recipe: str | None = field(
+        default=None,
+        metadata={
+            "help": "a named recipe of the catalogue (`inductive_zoo.training.recipes`); the other arguments "
+            "override it"
+        },
+    )
     model_type: str = field(
-        default="iso_transformer", metadata={"help": f"variant to build, one of {sorted(CONFIG_CLASSES)}"}
+        default="iso_transformer",
+        metadata={
+            "help": f"variant to build, one of {sorted(CONFIG_CLASSES)}, or a transformers model type "
+            "(e.g. vit, resnet) for a baseline built from its default config and --config_overrides"
+        },
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "image side for a baseline whose config has none (transformers' ResNet)"}
     )
     preset: str = field(default="micro-patch4-32", metadata={"help": "named preset of the variant's config"})
     config_overrides: str | None = field(
@@ -65,6 +88,13 @@ class ModelArguments:
         metadata={"help": f"PRS-ViT only: reparameterization schedule, one of {PRS_SCHEDULES} (default linear)"},
     )
     conv_epochs: int = field(default=0, metadata={"help": "PRS-ViT only: E, the number of convolution epochs"})
+    model_ema_decay: float | None = field(
+        default=None,
+        metadata={
+            "help": "keep an exponential moving average of the weights with this decay; it is what is "
+            "evaluated and saved (e.g. 0.999)"
+        },
+    )
 
 
 @dataclass
@@ -80,16 +110,89 @@ class DataArguments:
     train_fraction: float = field(default=1.0, metadata={"help": "class-balanced, seeded fraction of train to use"})
     subset_seed: int = field(default=0, metadata={"help": "seed of the train_fraction subset"})
     max_eval_samples: int | None = field(default=None, metadata={"help": "evaluate on the first N examples only"})
+    epoch_eval_samples: int | None = field(
+        default=None,
+        metadata={
+            "help": "evaluations during training (--eval_strategy) use the first N evaluation examples; the "
+            "final evaluation uses all of them (e.g. 2000 of CIFAR-10's 10,000 test images)"
+        },
+    )
+    validation_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "for tuning: evaluate on a class-balanced, seeded split of this many training images "
+            "outside the train_fraction subset instead of the test split"
+        },
+    )
     crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random crop"})
+    crop_padding: int | None = field(
+        default=None,
+        metadata={"help": "crop by shifting up to N pixels (reflection padding) instead of the random resized crop"},
+    )
     hflip_prob: float = field(default=0.5, metadata={"help": "probability of a horizontal flip"})
     colour_jitter: float = field(default=0.2, metadata={"help": "strength of brightness/contrast/saturation jitter"})
+    auto_augment: str | None = field(
+        default=None, metadata={"help": "'randaugment' or 'trivialaugment' (kornia's), after the crop"}
+    )
+    randaugment_num_ops: int = field(default=2, metadata={"help": "RandAugment: operations per image (N)"})
+    randaugment_magnitude: int = field(default=9, metadata={"help": "RandAugment: magnitude M out of 30"})
+    random_erasing_prob: float = field(default=0.0, metadata={"help": "probability of random erasing per image"})
+    mixup_alpha: float = field(default=0.0, metadata={"help": "mixup Beta(alpha, alpha); 0 disables mixup"})
+    cutmix_alpha: float = field(default=0.0, metadata={"help": "CutMix Beta(alpha, alpha); 0 disables CutMix"})
+    mixup_prob: float = field(default=1.0, metadata={"help": "probability that a batch is mixed"})
+    mixup_switch_prob: float = field(
+        default=0.5, metadata={"help": "probability of CutMix instead of mixup when both are enabled"}
+    )
     no_augmentation: bool = field(default=False, metadata={"help": "train without augmentation"})
+
+    def augmentation_config(self) -> AugmentationConfig | None:
+        """The image augmentation of the training split (`None` with `no_augmentation`)."""
+        if self.no_augmentation:
+            return None
+        jitter = self.colour_jitter
+        return AugmentationConfig(
+            crop_scale=(self.crop_scale_min, 1.0),
+            crop_padding=self.crop_padding,
+            hflip_prob=self.hflip_prob,
+            brightness=jitter,
+            contrast=jitter,
+            saturation=jitter,
+            jitter_prob=0.8 if jitter > 0 else 0.0,
+            auto_augment=self.auto_augment,
+            randaugment_num_ops=self.randaugment_num_ops,
+            randaugment_magnitude=self.randaugment_magnitude,
+            random_erasing_prob=self.random_erasing_prob,
+        )
+
+    def mixing_config(self, label_smoothing: float) -> MixupCutmixConfig:
+        return MixupCutmixConfig(
+            mixup_alpha=self.mixup_alpha,
+            cutmix_alpha=self.cutmix_alpha,
+            prob=self.mixup_prob,
+            switch_prob=self.mixup_switch_prob,
+            label_smoothing=label_smoothing,
+        )
+
+
+def split_top_level(text: str) -> list[str]:
+    """`text` split at the commas that are not inside brackets: `"a=[1,2],b=3"` -> `["a=[1,2]", "b=3"]`."""
+    parts, depth, current = [], 0, []
+    for character in text:
+        depth += {"[": 1, "(": 1, "{": 1, "]": -1, ")": -1, "}": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(character)
+    parts.append("".join(current))
+    return parts
 
 
 def parse_overrides(text: str | None) -> dict[str, Any]:
-    """`"a=1,b=mean,c=true"` -> `{"a": 1, "b": "mean", "c": True}` (values parsed as JSON where they can be)."""
+    """`"a=1,b=mean,c=true,d=[2,2]"` -> `{"a": 1, "b": "mean", "c": True, "d": [2, 2]}` (values parsed as JSON
+    where they can be)."""
     overrides: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+    for item in filter(None, (part.strip() for part in split_top_level(text or ""))):
         key, separator, value = item.partition("=")
         if not separator:
             raise ValueError(f"config override {item!r} is not of the form field=value")
@@ -111,12 +214,23 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[Pre
         )
         processor = AutoImageProcessor.from_pretrained(model_args.model_name_or_path)
         return model, processor
-    if model_args.model_type not in CONFIG_CLASSES:
-        raise ValueError(f"unknown model_type {model_args.model_type!r}; choose one of {sorted(CONFIG_CLASSES)}")
-    config_class = CONFIG_CLASSES[model_args.model_type]
-    config = config_class.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides), **labels)
+    # Explicit, so that no float targets could ever switch a trained model (and its pipeline) to multi-label.
+    labels["problem_type"] = "single_label_classification"
+    overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model_type in CONFIG_CLASSES:
+        config = CONFIG_CLASSES[model_args.model_type].from_preset(model_args.preset, **overrides, **labels)
+    elif model_args.model_type in CONFIG_MAPPING:
+        config = AutoConfig.for_model(model_args.model_type, **overrides, **labels)
+    else:
+        raise ValueError(
+            f"unknown model_type {model_args.model_type!r}; choose one of {sorted(CONFIG_CLASSES)} or a transformers "
+            "model type"
+        )
     model = AutoModelForImageClassification.from_config(config)
-    return model, image_processor_for(config.image_size, config.num_channels)
+    image_size = getattr(config, "image_size", None) or model_args.image_size
+    if image_size is None:
+        raise ValueError(f"{model_args.model_type} configs have no image_size; pass --image_size")
+    return model, image_processor_for(image_size, config.num_channels)
 
 
 def compute_accuracy_fn():
@@ -136,44 +250,64 @@ def build_trainer(
     set_seed(training_args.seed)
     data = load_image_dataset(data_args.dataset, data_args.image_column, data_args.label_column, seed=0)
     model, processor = build_model(model_args, data.label_names)
-    image_size = model.config.image_size
-    train_split = class_balanced_subset(
-        data.splits["train"], data_args.train_fraction, data.label_column, seed=data_args.subset_seed
-    )
-    eval_split = data.splits[data.eval_split]
-    if data_args.max_eval_samples is not None:
-        eval_split = eval_split.select(range(min(data_args.max_eval_samples, len(eval_split))))
-    augmentation = None
-    if not data_args.no_augmentation:
-        jitter = data_args.colour_jitter
-        augmentation = BatchAugmentation(
-            AugmentationConfig(
-                crop_scale=(data_args.crop_scale_min, 1.0),
-                hflip_prob=data_args.hflip_prob,
-                brightness=jitter,
-                contrast=jitter,
-                saturation=jitter,
-            )
-        )
+    image_size = getattr(model.config, "image_size", None) or model_args.image_size
+    train_split, eval_split, eval_name = training_and_evaluation_splits(data, data_args)
+    augmentation_config = data_args.augmentation_config()
+    augmentation = BatchAugmentation(augmentation_config) if augmentation_config is not None else None
+    mixing = data_args.mixing_config(training_args.label_smoothing_factor)
     columns = (data.image_column, data.label_column, image_size)
     train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation)
-    eval_dataset = DecodedImageDataset(eval_split, data.eval_split, *columns)
+    eval_dataset = DecodedImageDataset(eval_split, eval_name, *columns)
     training_args.remove_unused_columns = False
-    callbacks = [NonFiniteLossCallback()]
+    callbacks = [NonFiniteLossCallback(), WallClockCallback()]
     if hasattr(model, "reparameterize"):
         callbacks.append(PRSCallback(model_args.schedule or "linear", model_args.conv_epochs))
     elif model_args.schedule is not None:
         raise ValueError(f"--schedule applies to PRS-ViT only, not to {model.config.model_type}")
-    return ResumableTrainer(
+    if model_args.model_ema_decay is not None:
+        callbacks.append(ModelEMACallback(model_args.model_ema_decay))
+    collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
+    train_collator = None
+    if mixing.enabled:
+        train_collator = MixupCutmixCollator(collator, model.config.num_labels, mixing)
+    epoch_eval_dataset = eval_dataset
+    if data_args.epoch_eval_samples is not None:
+        epoch_eval_dataset = DecodedImageDataset(
+            eval_split.select(range(min(data_args.epoch_eval_samples, len(eval_split)))), eval_name, *columns
+        )
+    trainer = ResumableTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        eval_dataset=eval_dataset,
-        data_collator=ImageClassificationCollator(processor.image_mean, processor.image_std),
+        eval_dataset=epoch_eval_dataset,
+        data_collator=collator,
+        train_data_collator=train_collator,
         processing_class=processor,
         compute_metrics=compute_accuracy_fn(),
+        compute_loss_func=soft_target_cross_entropy if train_collator is not None else None,
         callbacks=callbacks,
     )
+    if train_collator is not None:
+        trainer.loss_is_scaled_for_ga = False  # soft_target_cross_entropy is a per-batch mean
+    trainer.final_eval_dataset = eval_dataset
+    return trainer
+
+
+def training_and_evaluation_splits(data: ImageClassificationData, data_args: DataArguments) -> tuple[Any, Any, str]:
+    """The training subset, the evaluation split (the dataset's own, or with `validation_size` a class-balanced
+    split of training images outside the subset) and its name; `max_eval_samples` cuts the evaluation split."""
+    train_full = data.splits["train"]
+    labels = np.asarray(train_full[data.label_column])
+    train_indices = class_balanced_indices(labels, data_args.train_fraction, seed=data_args.subset_seed)
+    train_split = train_full if data_args.train_fraction == 1.0 else train_full.select(train_indices)
+    if data_args.validation_size is None:
+        eval_split, eval_name = data.splits[data.eval_split], data.eval_split
+    else:
+        eval_split = held_out_subset(train_full, train_indices, data_args.validation_size, data.label_column)
+        eval_name = "validation"
+    if data_args.max_eval_samples is not None:
+        eval_split = eval_split.select(range(min(data_args.max_eval_samples, len(eval_split))))
+    return train_split, eval_split, eval_name
 
 
 def run(
@@ -190,6 +324,8 @@ def run(
         trainer.save_model()
         trainer.save_state()
     if training_args.do_eval:
+        # The final evaluation covers the whole evaluation split (training may have used a slice of it).
+        trainer.eval_dataset = trainer.final_eval_dataset
         metrics.update(trainer.evaluate())
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
@@ -199,8 +335,10 @@ def run(
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
+    """The recipe's arguments; `--recipe NAME` expands to that recipe's, which the other arguments override."""
+    argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    return parser.parse_args_into_dataclasses(args=argv)
+    return parser.parse_args_into_dataclasses(args=expand_recipe_argument(argv))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -19,6 +19,11 @@ CADA_RESNET_PRESETS: dict[str, dict[str, Any]] = {
     "resnet50-32": dict(image_size=32, stem="cifar", depths=[3, 4, 6, 3], bottleneck_widths=RESNET_WIDTHS),
     "resnet26-32": dict(image_size=32, stem="cifar", depths=[2, 2, 2, 2], bottleneck_widths=RESNET_WIDTHS),
     "micro-32": dict(image_size=32, stem="cifar", stem_width=16, depths=[1, 1, 1], bottleneck_widths=[16, 32, 64]),
+    # With the ImageNet stem (as transformers' ResNet-18 baseline on CIFAR): 8x8 maps from the first stage.
+    "tiny-32": dict(image_size=32, stem="imagenet", stem_width=32, depths=[1, 1, 1], bottleneck_widths=[32, 64, 128]),
+    "small-32": dict(
+        image_size=32, stem="imagenet", stem_width=64, depths=[2, 2, 2, 2], bottleneck_widths=[32, 64, 128, 256]
+    ),
 }
 
 
@@ -30,7 +35,9 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
 
     - `resnet50-224`: ResNet-50 for ImageNet (7x7/2 stem and 3x3/2 max-pool, depths 3-4-6-3);
     - `resnet50-32`, `resnet26-32`: CIFAR layouts (3x3/1 stem, no max-pool; depths 3-4-6-3 and 2-2-2-2);
-    - `micro-32`: a small CIFAR layout for quick runs and tests (3 stages of one block, widths 16-32-64).
+    - `micro-32`: a small CIFAR layout for quick runs and tests (3 stages of one block, widths 16-32-64);
+    - `tiny-32`, `small-32`: small layouts with the ImageNet stem, sized for CPU runs on CIFAR (widths 32-64-128 in
+      one block per stage; 32-64-128-256 in two).
 
     Defaults of the CADA switches are our choice (the paper is known to us only by its abstract): 4 bases of 3x3
     (the window of the convolution they replace), relaxed invariance with the relative-position term (the variants
@@ -59,6 +66,8 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
             (the paper's downsampling ablation).
         initializer_range: standard deviation of the normal initialisation of the classifier and of the
             masked-image-modeling decoder.
+        drop_path_rate: stochastic depth on the residual branch of the blocks (Huang et al. 2016), growing
+            linearly from 0 at the first block to this at the last.
         mim_mask_ratio, mim_masking, mim_norm_target, mim_loss: masked image modeling
             (`CADAResNetForMaskedImageModeling`), as in `IsotropicConfig`; the masked patches are
             `output_stride x output_stride` pixels (`mim_patch_size`), one per position of the last stage's map.
@@ -82,6 +91,7 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     context_groups: int = 1
     cada_in_downsampling: bool = True
     initializer_range: float = 0.02
+    drop_path_rate: float = 0.0
     mim_mask_ratio: float = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
@@ -125,6 +135,8 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if not self.initializer_range > 0:
             raise ValueError(f"initializer_range must be positive, got {self.initializer_range!r}")
+        if not 0.0 <= self.drop_path_rate < 1.0:
+            raise ValueError(f"drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
         check_masked_image_modeling_config(self)
 
     @property

@@ -11,7 +11,7 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
-from ...layers import ContextAwareDecomposedAttention, check_pixel_values
+from ...layers import ContextAwareDecomposedAttention, DropPath, check_pixel_values
 from ...objectives.masked_image_modeling import (
     MaskedImageModelingMixin,
     MaskedImageModelingOutputWithMask,
@@ -69,7 +69,9 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
     1x1 conv to `bottleneck_expansion * width` channels, BN; plus the shortcut (the identity, or a strided 1x1 conv
     and BN when the shape changes); then ReLU."""
 
-    def __init__(self, config: CADAResNetConfig, in_channels: int, width: int, stride: int) -> None:
+    def __init__(
+        self, config: CADAResNetConfig, in_channels: int, width: int, stride: int, drop_path: float = 0.0
+    ) -> None:
         super().__init__()
         out_channels = config.bottleneck_expansion * width
         self.value_projection = nn.Conv2d(in_channels, width, 1, bias=False)
@@ -88,13 +90,14 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
                 )
             )
         self.activation = nn.ReLU()
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         residual = self.shortcut(hidden_states)
         hidden_states = self.activation(self.value_norm(self.value_projection(hidden_states)))
         hidden_states = self.activation(self.mixer_norm(self.mixer(hidden_states)))
         hidden_states = self.output_norm(self.output_projection(hidden_states))
-        return self.activation(hidden_states + residual)
+        return self.activation(self.drop_path(hidden_states) + residual)
 
 
 class CADAResNetPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
@@ -156,11 +159,12 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
         self.mask_token = nn.Parameter(torch.zeros(1, config.stem_width, 1, 1)) if use_mask_token else None
         in_channels = config.stem_width
         self.stages = nn.ModuleList()
+        rates = iter(torch.linspace(0.0, config.drop_path_rate, sum(config.depths)).tolist())
         for index, (depth, width) in enumerate(zip(config.depths, config.bottleneck_widths, strict=True)):
             blocks = []
             for block_index in range(depth):
                 stride = 2 if index > 0 and block_index == 0 else 1
-                blocks.append(CADAResNetBottleneck(config, in_channels, width, stride))
+                blocks.append(CADAResNetBottleneck(config, in_channels, width, stride, drop_path=next(rates)))
                 in_channels = config.bottleneck_expansion * width
             self.stages.append(nn.Sequential(*blocks))
         self.post_init()

@@ -1,0 +1,185 @@
+"""The catalogue of training recipes: each recipe is defined once, named, and expands to the command line of
+`inductive-zoo train` (`inductive-zoo train --recipe NAME [arguments that override it]`). `release`, the README's zoo
+table and the released model cards read it, so a row of the table names the recipe that trained it.
+
+A recipe holds everything that decides the result: variant, preset and config overrides (width, depth, stochastic
+depth), epochs, batch size, optimiser and schedule, augmentation (RandAugment/TrivialAugment, mixup/CutMix, random
+erasing), label smoothing, the weights' moving average, precision, and the data it is meant for (training fraction,
+the evaluation slice used every epoch). The dataset, output directory and seed are the caller's.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# --- shared pieces -------------------------------------------------------------------------------------------------
+
+# Evaluate a fixed 2,000-image slice of the test split every epoch (with wall time), the whole split at the end.
+EPOCH_EVALUATION = {
+    "do_train": True, "do_eval": True, "eval_strategy": "epoch", "save_strategy": "epoch", "save_total_limit": 1,
+    "epoch_eval_samples": 2000, "per_device_eval_batch_size": 500, "logging_steps": 20, "report_to": "none",
+    "dataloader_num_workers": 0,
+}  # fmt: skip
+# The small-data recipe (our choice, after DeiT, Touvron et al. 2021, and the CIFAR recipes of Hassani et al. 2021
+# and Lee et al. 2021 for small ViTs): pad-4 crop + flip, RandAugment(2, 9), mixup 0.8 / CutMix 1.0 on half of the
+# batches, random erasing 0.25, label smoothing 0.1, AdamW with cosine decay and 10 % warm-up, an EMA of the weights.
+SMALL_DATA_AUGMENTATION = {
+    "crop_padding": 4, "hflip_prob": 0.5, "colour_jitter": 0.0, "auto_augment": "randaugment",
+    "randaugment_num_ops": 2, "randaugment_magnitude": 9, "random_erasing_prob": 0.25,
+    "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "mixup_prob": 0.5, "label_smoothing_factor": 0.1,
+}  # fmt: skip
+ADAMW = {
+    "per_device_train_batch_size": 128, "optim": "adamw_torch", "learning_rate": 1e-3, "weight_decay": 0.05,
+    "lr_scheduler_type": "cosine", "warmup_steps": 0.1, "max_grad_norm": 1.0, "model_ema_decay": 0.998,
+}  # fmt: skip
+# The standard ResNet optimiser (SGD with Nesterov momentum, cosine), for the full-data CADA-ResNet recipe.
+SGD = {
+    "per_device_train_batch_size": 128, "optim": "sgd", "optim_args": "momentum=0.9,nesterov=true",
+    "learning_rate": 0.1, "weight_decay": 5e-4, "lr_scheduler_type": "cosine", "warmup_steps": 0.02,
+}  # fmt: skip
+TEN_PERCENT = {"train_fraction": 0.1, "subset_seed": 0}
+# The isotropic width and depth of the 10 % recipes: 7 blocks of 144 (9 heads of 16, one per 3x3 tap for PRS-ViT),
+# MLP ratio 2, about 1.2 M parameters for the transformers: small enough for ~50 epochs in 30 minutes on 2 cores.
+ISOTROPIC_144 = "hidden_size=144,num_hidden_layers=7,intermediate_size=288,drop_path_rate=0.1"
+ATTENTION_144 = ISOTROPIC_144 + ",num_attention_heads=9"
+TEN_PERCENT_EPOCHS = 50
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named recipe: `arguments` of `inductive-zoo train` (model, data and training arguments by field name;
+    `True` for a flag), and what it is for."""
+
+    name: str
+    description: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_type(self) -> str:
+        return self.arguments["model_type"]
+
+    @property
+    def epochs(self) -> int:
+        return int(self.arguments["num_train_epochs"])
+
+    def argv(self) -> list[str]:
+        """The recipe as command-line arguments (flags for `True`, nothing for `False`)."""
+        argv = []
+        for name, value in self.arguments.items():
+            if value is True:
+                argv.append(f"--{name}")
+            elif value is not False and value is not None:
+                argv.extend([f"--{name}", str(value)])
+        return argv
+
+    def command(self, dataset: str = "uoft-cs/cifar10", output_dir: str | None = None, seed: int = 0) -> str:
+        """The shell command that runs the recipe (what the zoo table and the model cards print)."""
+        output_dir = output_dir or f"outputs/{self.name}"
+        seed_part = f" --seed {seed}" if seed else ""
+        return f"inductive-zoo train --recipe {self.name} --dataset {dataset} --output_dir {output_dir}{seed_part}"
+
+
+def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int = TEN_PERCENT_EPOCHS) -> Recipe:
+    arguments = {
+        **model, **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, "num_train_epochs": epochs,
+    }  # fmt: skip
+    return Recipe(name, description, arguments)
+
+
+def _catalogue() -> dict[str, Recipe]:
+    recipes = [
+        _ten_percent(
+            "cifar10-10pct-iso-transformer",
+            "IsoTransformer (ViT/DeiT, the unbiased control), 7 x 144, on 10 % of CIFAR-10",
+            {"model_type": "iso_transformer", "preset": "micro-patch4-32", "config_overrides": ATTENTION_144},
+        ),
+        _ten_percent(
+            "cifar10-10pct-convit",
+            "ConViT, 7 x 144 (6 GPSA blocks), on 10 % of CIFAR-10",
+            {
+                "model_type": "convit",
+                "preset": "micro-patch4-32",
+                "config_overrides": ATTENTION_144 + ",local_up_to_layer=6",
+            },
+        ),
+        _ten_percent(
+            "cifar10-10pct-prs-vit",
+            "PRS-ViT, 7 x 144 (6 reparameterizable blocks, linear schedule, E = 25), on 10 % of CIFAR-10",
+            {
+                "model_type": "prs_vit",
+                "preset": "micro-patch4-32",
+                "schedule": "linear",
+                "conv_epochs": 25,
+                "config_overrides": ATTENTION_144 + ",num_reparameterizable_layers=6",
+            },
+        ),
+        _ten_percent(
+            "cifar10-10pct-ibit",
+            "IBiT, 7 x 144, on 10 % of CIFAR-10",
+            {"model_type": "ibit", "preset": "micro-patch4-32", "config_overrides": ATTENTION_144},
+        ),
+        _ten_percent(
+            "cifar10-10pct-iso-convnet",
+            "IsoConvNet (ConvMixer-like, 5x5 depthwise), 7 x 144, on 10 % of CIFAR-10",
+            {"model_type": "iso_convnet", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
+        ),
+        _ten_percent(
+            "cifar10-10pct-iso-mixer",
+            "IsoMixer (MLP-Mixer token mixing), 7 x 144, on 10 % of CIFAR-10",
+            {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
+        ),
+        _ten_percent(
+            "cifar10-10pct-cada-resnet",
+            "CADA-ResNet (small layout: ImageNet stem, 2-2-2-2 bottlenecks of 32-64-128-256), on 10 % of CIFAR-10",
+            {"model_type": "cada_resnet", "preset": "small-32", "config_overrides": "drop_path_rate=0.05"},
+        ),
+        # Baselines: transformers' own models through the same recipe and epochs.
+        _ten_percent(
+            "cifar10-10pct-vit",
+            "Baseline: transformers' ViTForImageClassification, 6 x 192, 3 heads, patch 4, on 10 % of CIFAR-10",
+            {
+                "model_type": "vit",
+                "config_overrides": "image_size=32,patch_size=4,hidden_size=192,"
+                "num_hidden_layers=6,num_attention_heads=3,intermediate_size=768",
+            },
+        ),
+        _ten_percent(
+            "cifar10-10pct-resnet18",
+            "Baseline: transformers' ResNetForImageClassification, ResNet-18 layout with its ImageNet stem, on 10 % "
+            "of CIFAR-10",
+            {
+                "model_type": "resnet",
+                "image_size": 32,
+                "config_overrides": "layer_type=basic,depths=[2,2,2,2],hidden_sizes=[64,128,256,512]",
+            },
+        ),
+    ]
+    return {recipe.name: recipe for recipe in recipes}
+
+
+RECIPES: dict[str, Recipe] = _catalogue()
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe called `name`.
+
+    Raises:
+        ValueError: no recipe has that name (the message lists them).
+    """
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
+    return RECIPES[name]
+
+
+def expand_recipe_argument(argv: list[str]) -> list[str]:
+    """`--recipe NAME` (or `--recipe=NAME`) in `argv` replaced by the recipe's arguments, placed first so that every
+    other argument of `argv` overrides the recipe's."""
+    for position, item in enumerate(argv):
+        if item == "--recipe" or item.startswith("--recipe="):
+            if item == "--recipe":
+                if position + 1 >= len(argv):
+                    raise ValueError("--recipe needs a recipe name")
+                name, rest = argv[position + 1], argv[:position] + argv[position + 2 :]
+            else:
+                name, rest = item.partition("=")[2], argv[:position] + argv[position + 1 :]
+            return [*get_recipe(name).argv(), "--recipe", name, *rest]
+    return argv

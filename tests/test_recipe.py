@@ -1,0 +1,285 @@
+"""The small-data recipe: augmentation options, mixup/CutMix targets, the soft-target loss, the validation split,
+the recipe catalogue, and a run with every option on that resumes exactly and stays single-label."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import pipeline
+
+from inductive_zoo.data import (
+    AugmentationConfig,
+    BatchAugmentation,
+    MixupCutmixCollator,
+    MixupCutmixConfig,
+    class_balanced_indices,
+    held_out_subset,
+    smoothed_targets,
+)
+from inductive_zoo.data.datasets import digits_dataset
+from inductive_zoo.models.classification import soft_target_cross_entropy
+from inductive_zoo.training.image_classification import build_model, parse_args, parse_overrides, run
+from inductive_zoo.training.recipes import RECIPES, expand_recipe_argument, get_recipe
+
+ALL_OPTIONS = [
+    "--crop_padding", "4", "--auto_augment", "randaugment", "--random_erasing_prob", "0.5",
+    "--mixup_alpha", "0.8", "--cutmix_alpha", "1.0", "--mixup_prob", "1.0", "--label_smoothing_factor", "0.1",
+    "--model_ema_decay", "0.9",
+]  # fmt: skip
+DIGITS_RUN = [
+    "--dataset", "digits", "--model_type", "iso_transformer", "--preset", "micro-patch4-32",
+    "--config_overrides", "num_hidden_layers=2,hidden_size=48,intermediate_size=64,drop_path_rate=0.1",
+    "--train_fraction", "0.1", "--num_train_epochs", "2", "--per_device_train_batch_size", "16",
+    "--learning_rate", "1e-3", "--save_strategy", "steps", "--save_steps", "4", "--logging_steps", "1",
+    "--report_to", "none", "--seed", "0", "--dataloader_pin_memory", "false", "--do_train", "--do_eval",
+    "--eval_strategy", "epoch", "--epoch_eval_samples", "40",
+]  # fmt: skip
+
+
+def identity_crop(**overrides) -> AugmentationConfig:
+    return AugmentationConfig(
+        crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), hflip_prob=0.0, jitter_prob=0.0, **overrides
+    )
+
+
+# --- augmentation -------------------------------------------------------------------------------------------------
+
+
+def test_padded_crop_is_an_exact_integer_shift_with_reflection():
+    images = torch.rand(64, 3, 8, 8)
+    torch.manual_seed(0)
+    shifted = BatchAugmentation(identity_crop(crop_padding=2))(images)
+    # grid_sample's reflection mirrors at the image border, repeating the edge pixel (symmetric padding).
+    rows = torch.arange(-2, 10)
+    rows = torch.where(rows < 0, -rows - 1, torch.where(rows > 7, 15 - rows, rows))
+    padded = images[:, :, rows][:, :, :, rows]
+    for image, original in zip(shifted, padded, strict=True):
+        windows = [original[:, y : y + 8, x : x + 8] for y in range(5) for x in range(5)]
+        assert any(torch.allclose(image, window, atol=1e-5) for window in windows)
+    assert not torch.allclose(shifted, images)  # some images moved
+
+
+@pytest.mark.parametrize("policy", ["randaugment", "trivialaugment"])
+def test_auto_augment_policies_keep_shape_and_range_and_vary_within_a_batch(policy):
+    images = torch.rand(1, 3, 32, 32).expand(64, -1, -1, -1).contiguous()
+    torch.manual_seed(0)
+    augmented = BatchAugmentation(identity_crop(auto_augment=policy, auto_augment_group_size=8))(images)
+    assert augmented.shape == images.shape
+    assert augmented.min() >= 0 and augmented.max() <= 1
+    change_per_group = (augmented - images).abs().mean(dim=(1, 2, 3)).view(8, 8).mean(dim=1)
+    assert len(set(change_per_group.round(decimals=4).tolist())) > 1  # the groups drew different operations
+
+
+def test_random_erasing_fills_a_box_with_grey():
+    images = torch.zeros(16, 3, 32, 32)
+    torch.manual_seed(0)
+    erased = BatchAugmentation(identity_crop(random_erasing_prob=1.0))(images)
+    assert torch.all((erased == 0) | (erased == 0.5))
+    assert torch.all((erased == 0.5).flatten(1).any(dim=1))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "option"),
+    [
+        ({"auto_augment": "autoaugment"}, "auto_augment"),
+        ({"random_erasing_prob": 1.5}, "random_erasing_prob"),
+        ({"randaugment_magnitude": 31}, "randaugment_magnitude"),
+        ({"crop_padding": -1}, "crop_padding"),
+    ],
+)
+def test_bad_augmentation_options_name_the_option(overrides, option):
+    with pytest.raises(ValueError, match=option):
+        AugmentationConfig(**overrides)
+
+
+# --- mixup / CutMix and the loss ----------------------------------------------------------------------------------
+
+
+def collated(batch_size: int = 32, num_classes: int = 10):
+    def collator(examples):
+        return {
+            "pixel_values": torch.stack([e["image"] for e in examples]),
+            "labels": torch.tensor([e["label"] for e in examples]),
+        }
+
+    generator = torch.Generator().manual_seed(1)
+    examples = [
+        {"image": torch.rand(3, 16, 16, generator=generator), "label": index % num_classes}
+        for index in range(batch_size)
+    ]
+    return collator, examples
+
+
+@pytest.mark.parametrize(("mixup", "cutmix"), [(0.8, 0.0), (0.0, 1.0), (0.8, 1.0)])
+def test_mixed_targets_sum_to_one_and_match_the_mixed_images(mixup, cutmix):
+    collator, examples = collated()
+    config = MixupCutmixConfig(mixup_alpha=mixup, cutmix_alpha=cutmix, label_smoothing=0.1)
+    mixing = MixupCutmixCollator(collator, 10, config)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        batch = mixing(examples)
+        targets = batch["labels"]
+        assert targets.shape == (32, 10) and targets.dtype == torch.float32
+        torch.testing.assert_close(targets.sum(dim=1), torch.ones(32))
+        assert targets.min() >= 0.1 / 10 - 1e-6  # smoothing keeps every class
+        # The weight of each sample's own label (less smoothing) is the share of its own image in the mix.
+        own = targets[torch.arange(32), batch_labels(examples)]
+        assert torch.all(own > 0.1 / 10)
+
+
+def batch_labels(examples) -> torch.Tensor:
+    return torch.tensor([example["label"] for example in examples])
+
+
+def test_cutmix_weight_is_the_kept_area():
+    collator, examples = collated(batch_size=8, num_classes=8)
+    torch.manual_seed(3)
+    batch = MixupCutmixCollator(collator, 8, MixupCutmixConfig(cutmix_alpha=1.0))(examples)
+    originals = collator(examples)["pixel_values"]
+    kept = (batch["pixel_values"] == originals).all(dim=1).float().mean(dim=(1, 2))
+    own = batch["labels"][torch.arange(8), batch_labels(examples)]
+    permuted_to_self = own == 1.0
+    torch.testing.assert_close(own[~permuted_to_self], kept[~permuted_to_self])
+
+
+def test_mixing_is_off_with_zero_probability_and_targets_are_smoothed_one_hot():
+    collator, examples = collated()
+    config = MixupCutmixConfig(mixup_alpha=0.8, prob=0.0, label_smoothing=0.2)
+    batch = MixupCutmixCollator(collator, 10, config)(examples)
+    torch.testing.assert_close(batch["pixel_values"], collator(examples)["pixel_values"])
+    torch.testing.assert_close(batch["labels"], smoothed_targets(batch_labels(examples), 10, 0.2))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "option"),
+    [({"mixup_alpha": -0.1}, "mixup_alpha"), ({"cutmix_alpha": -1}, "cutmix_alpha"), ({"prob": 2}, "prob")],
+)
+def test_bad_mixing_options_name_the_option(overrides, option):
+    with pytest.raises(ValueError, match=option):
+        MixupCutmixConfig(**overrides)
+
+
+def test_soft_target_cross_entropy_matches_cross_entropy_on_one_hot_targets():
+    logits = torch.randn(6, 4)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1])
+    outputs = {"logits": logits}
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    torch.testing.assert_close(soft_target_cross_entropy(outputs, labels), expected)
+    torch.testing.assert_close(soft_target_cross_entropy(outputs, smoothed_targets(labels, 4, 0.0)), expected)
+    smoothed = torch.nn.functional.cross_entropy(logits, labels, label_smoothing=0.1)
+    torch.testing.assert_close(soft_target_cross_entropy(outputs, smoothed_targets(labels, 4, 0.1)), smoothed)
+    with pytest.raises(ValueError, match="shape"):
+        soft_target_cross_entropy(outputs, torch.rand(6, 5))
+
+
+# --- data splits ----------------------------------------------------------------------------------------------
+
+
+def test_validation_split_is_class_balanced_and_disjoint_from_the_training_subset():
+    train = digits_dataset()["train"]
+    train = train.add_column("row", list(range(len(train))))
+    labels = np.asarray(train["label"])
+    training = class_balanced_indices(labels, 0.3, seed=0)
+    validation = held_out_subset(train, training, 200, "label")
+    assert len(validation) == 200
+    assert np.bincount(validation["label"]).tolist() == [20] * 10
+    chosen = set(validation["row"])
+    assert not chosen & set(training)
+    with pytest.raises(ValueError, match="validation_size"):
+        held_out_subset(train, training, 5000, "label")
+
+
+# --- the catalogue ------------------------------------------------------------------------------------------------
+
+
+def test_every_recipe_parses_and_builds_its_model():
+    labels = [str(index) for index in range(10)]
+    for name, recipe in RECIPES.items():
+        model_args, data_args, training_args = parse_args(
+            ["--recipe", name, "--output_dir", "unused", "--dataset", "digits"]
+        )
+        assert model_args.recipe == name
+        assert model_args.model_type == recipe.model_type
+        assert training_args.num_train_epochs == recipe.epochs
+        assert data_args.train_fraction == recipe.arguments["train_fraction"]
+        model, processor = build_model(model_args, labels)
+        assert model.config.problem_type == "single_label_classification"
+        parameters = sum(parameter.numel() for parameter in model.parameters())
+        assert parameters < 12_000_000, name  # a released checkpoint stays under 12 MB in bf16/fp32 budgets
+        assert processor.size["height"] == 32
+
+
+def test_arguments_after_the_recipe_override_it():
+    model_args, _, training_args = parse_args(
+        ["--recipe", "cifar10-10pct-convit", "--output_dir", "o", "--num_train_epochs", "3", "--seed", "2"]
+    )
+    assert training_args.num_train_epochs == 3 and training_args.seed == 2
+    assert model_args.model_type == "convit"
+    assert expand_recipe_argument(["--seed", "1"]) == ["--seed", "1"]
+
+
+def test_unknown_recipe_is_refused_with_the_known_names():
+    with pytest.raises(ValueError, match=r"unknown recipe .nope.*cifar10-10pct-convit"):
+        get_recipe("nope")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        parse_args(["--recipe", "nope", "--output_dir", "o"])
+
+
+def test_config_overrides_keep_lists_whole():
+    assert parse_overrides("depths=[2,2,2,2],layer_type=basic,hidden_sizes=[64,128]") == {
+        "depths": [2, 2, 2, 2],
+        "layer_type": "basic",
+        "hidden_sizes": [64, 128],
+    }
+
+
+# --- a run with every option --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def full_recipe_run(tmp_path_factory) -> Path:
+    output_dir = tmp_path_factory.mktemp("all-options")
+    run(*parse_args([*DIGITS_RUN, *ALL_OPTIONS, "--output_dir", str(output_dir)]))
+    return output_dir
+
+
+def test_a_model_trained_on_soft_targets_stays_single_label(full_recipe_run):
+    config = json.loads((full_recipe_run / "config.json").read_text())
+    assert config["problem_type"] == "single_label_classification"
+    classifier = pipeline("image-classification", model=str(full_recipe_run), device="cpu")
+    image = digits_dataset()["test"][0]["img"]
+    scores = [entry["score"] for entry in classifier(image, top_k=10)]
+    assert abs(sum(scores) - 1.0) < 1e-4  # softmax, not per-class sigmoids
+
+
+def test_every_option_on_resumes_exactly(full_recipe_run, tmp_path):
+    resumed = tmp_path / "resumed"
+    checkpoint = full_recipe_run / "checkpoint-12"  # in the middle of epoch 1
+    run(
+        *parse_args(
+            [*DIGITS_RUN, *ALL_OPTIONS, "--output_dir", str(resumed), "--resume_from_checkpoint", str(checkpoint)]
+        )
+    )
+    reference = json.loads((full_recipe_run / "all_results.json").read_text())
+    again = json.loads((resumed / "all_results.json").read_text())
+    assert again["eval_loss"] == reference["eval_loss"]
+    from safetensors.torch import load_file
+
+    weights, resumed_weights = (
+        load_file(full_recipe_run / "model.safetensors"),
+        load_file(resumed / "model.safetensors"),
+    )
+    for name, tensor in weights.items():
+        torch.testing.assert_close(resumed_weights[name], tensor, atol=0, rtol=0, msg=name)
+
+
+def test_the_log_has_wall_time_and_per_epoch_evaluation_uses_the_slice(full_recipe_run):
+    history = json.loads((full_recipe_run / "trainer_state.json").read_text())["log_history"]
+    evaluations = [entry for entry in history if "eval_accuracy" in entry]
+    assert len(evaluations) == 2  # one per epoch
+    times = [entry["wall_time_s"] for entry in history if "loss" in entry]
+    assert times == sorted(times) and times[0] > 0
+    summary = json.loads((full_recipe_run / "training_summary.json").read_text())
+    assert summary["num_eval_examples"] == len(digits_dataset()["test"])  # the whole split, not the 40-image slice
