@@ -59,18 +59,37 @@ def demo(argv: list[str]) -> dict[str, float]:
     return metrics
 
 
+def list_recipes(argv: list[str]) -> None:
+    """Prints the recipe catalogue: name, epochs and description; `--name NAME` prints one recipe's arguments."""
+    from .training.recipes import RECIPES, get_recipe
+
+    parser = argparse.ArgumentParser(prog="inductive-zoo recipes", description=list_recipes.__doc__)
+    parser.add_argument("--name", default=None, help="print the arguments of this recipe")
+    args = parser.parse_args(argv)
+    if args.name is not None:
+        recipe = get_recipe(args.name)
+        print(f"{recipe.name}: {recipe.description}\n{recipe.command()}\n")
+        for name, value in recipe.arguments.items():
+            print(f"  --{name} {value}")
+        return
+    for recipe in RECIPES.values():
+        print(f"{recipe.name:34s} {recipe.epochs:4d} epochs  {recipe.description}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="inductive-zoo", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["demo", "train", "pretrain", "study", "publish", "convert", "release"],
-        help="demo: train/save/reload/pipeline; train, pretrain: recipes; study: the papers' studies; "
-        "publish, convert, release: the Hub",
+        choices=["demo", "train", "recipes", "pretrain", "study", "publish", "convert", "release"],
+        help="demo: train/save/reload/pipeline; train, pretrain: recipes; recipes: list the catalogue; study: the "
+        "papers' studies; publish, convert, release: the Hub",
     )
     command, rest = parser.parse_known_args(argv[:1])[0].command, argv[1:]
     if command == "demo":
         demo(rest)
+    elif command == "recipes":
+        list_recipes(rest)
     elif command == "study":
         from .studies import main as study_main
 

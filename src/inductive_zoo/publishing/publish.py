@@ -21,10 +21,13 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
-from .records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
+from .records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .remote_code import write_remote_code
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
+CARD_FILE = "README.md"
+# A widget image URL of a staged card: ENDPOINT/ORG/NAME/resolve/main/PATH.
+WIDGET_URL = re.compile(r"https?://[^\s/]+(?:/[^\s/]+)*?/[^\s/]+/[^\s/]+/resolve/main/")
 EXAMPLES_DIR = "examples"
 DEFAULT_NUM_EXAMPLES = 4
 
@@ -170,6 +173,27 @@ def stage_repository(
     return sorted(path.relative_to(staging_dir).as_posix() for path in staging_dir.rglob("*") if path.is_file())
 
 
+def is_staged_repository(directory: str | os.PathLike) -> bool:
+    """Whether `directory` is a complete repository written by `stage_repository` (such as the zoo's `zoo/NAME`),
+    rather than a training run's output: it has the weights, the config and a model card, and no evaluation
+    results of a run."""
+    directory = Path(directory)
+    has_files = all((directory / name).is_file() for name in (*REQUIRED_FILES, CARD_FILE))
+    return has_files and not any((directory / name).is_file() for name in METRICS_FILES)
+
+
+def copy_staged_repository(
+    source: str | os.PathLike, staging_dir: str | os.PathLike, repo_id: str, endpoint: str
+) -> list[str]:
+    """Copies a staged repository into `staging_dir` as it is, except that the card's widget image URLs are pointed
+    at `repo_id` on `endpoint` (they name the repository the folder was staged for); returns its files."""
+    source, staging_dir = Path(source), Path(staging_dir)
+    shutil.copytree(source, staging_dir, dirs_exist_ok=True)
+    card = staging_dir / CARD_FILE
+    card.write_text(WIDGET_URL.sub(f"{endpoint.rstrip('/')}/{repo_id}/resolve/main/", card.read_text()))
+    return sorted(path.relative_to(staging_dir).as_posix() for path in staging_dir.rglob("*") if path.is_file())
+
+
 def _conversion_notes(checkpoint_dir: Path) -> list[str]:
     """The notes `inductive-zoo convert` leaves about a converted checkpoint's origin (none for trained ones)."""
     from .convert import CONVERSION_RECORD
@@ -217,7 +241,10 @@ def publish(
         raise PublishError(f"--repo-id must be ORGANISATION/NAME, got {repo_id!r}")
     api = HfApi(endpoint=endpoint, token=token)
     with tempfile.TemporaryDirectory(prefix="inductive-zoo-publish-") as staging:
-        files = stage_repository(checkpoint_dir, staging, repo_id, endpoint=api.endpoint, **staging_options)
+        if is_staged_repository(checkpoint_dir):
+            files = copy_staged_repository(checkpoint_dir, staging, repo_id, endpoint=api.endpoint)
+        else:
+            files = stage_repository(checkpoint_dir, staging, repo_id, endpoint=api.endpoint, **staging_options)
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
             before = api.repo_info(repo_id).sha
@@ -235,7 +262,10 @@ def publish(
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="inductive-zoo publish", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "checkpoint_dir", type=Path, help="a checkpoint saved by the recipe (or by inductive-zoo convert)"
+        "checkpoint_dir",
+        type=Path,
+        help="a checkpoint saved by the recipe (or by inductive-zoo convert), or a staged repository such as "
+        "zoo/NAME, which is uploaded as it is",
     )
     parser.add_argument("--repo-id", "--repo_id", required=True, help="ORGANISATION/NAME on the Hub")
     parser.add_argument("--token", default=None, help="write token (default: HF_TOKEN or the saved login)")

@@ -58,6 +58,8 @@ class TrainingSummary:
     augmentation: dict[str, Any] = field(default_factory=dict)
     recipe_name: str | None = None
     model_ema_decay: float | None = None
+    training_time_s: float | None = None
+    hardware: str | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -65,9 +67,11 @@ class TrainingSummary:
         return path
 
     @classmethod
-    def from_run(cls, trainer: Any, model_args: Any, data_args: Any) -> "TrainingSummary":
-        """The summary of a run of the supervised recipe: its `Trainer` (datasets, model config, arguments) and its
-        `ModelArguments` and `DataArguments`."""
+    def from_run(
+        cls, trainer: Any, model_args: Any, data_args: Any, training_time_s: float | None = None
+    ) -> "TrainingSummary":
+        """The summary of a run of the supervised recipe: its `Trainer` (datasets, model config, arguments), its
+        `ModelArguments` and `DataArguments`, and the wall time of its training (`Trainer`'s `train_runtime`)."""
         fresh = model_args.model_name_or_path is None
         return cls(
             dataset=data_args.dataset,
@@ -82,12 +86,23 @@ class TrainingSummary:
             augmentation={name: getattr(data_args, name) for name in AUGMENTATION_FIELDS},
             recipe_name=getattr(model_args, "recipe", None),
             model_ema_decay=getattr(model_args, "model_ema_decay", None),
+            training_time_s=training_time_s,
+            hardware=describe_hardware(trainer.args.device),
         )
 
     @classmethod
     def load(cls, checkpoint_dir: str | os.PathLike) -> "TrainingSummary | None":
         path = Path(checkpoint_dir) / TRAINING_SUMMARY_FILE
         return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def describe_hardware(device: Any) -> str:
+    """What a run trained on: the GPU's name, or the CPU threads torch used."""
+    import torch
+
+    if getattr(device, "type", str(device)) == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU, {torch.get_num_threads()} threads"
 
 
 def recipe_arguments(training_args: Any) -> dict[str, Any]:

@@ -1,86 +1,59 @@
 """Releasing the zoo: `inductive-zoo release --organization ORG --dataset PATH_OR_ID --output_dir DIR [--budget ...]`.
 
-For every variant of `inductive_zoo.VARIANTS`: train its CIFAR-10 preset with its recipe (`RECIPES`, the arguments of
-`training/recipes/cifar10_*.sh`), evaluate it, render its card and publish it to `ORG/{variant}-cifar10`. The
-IsoTransformer preset has ViT's settings, so it is published as a transformers-native `ViTForImageClassification`;
-the others with their modeling code for `trust_remote_code=True`. Progress is kept in `DIR/release.json`: a rerun
-skips published variants, publishes trained ones and resumes training from the last checkpoint saved.
+For every variant of `inductive_zoo.VARIANTS`: train it with its recipe from the catalogue
+(`inductive_zoo.training.recipes`: `cifar10-full-*` or `cifar10-10pct-*`), evaluate it, render its card and publish
+it to `ORG/{variant}-cifar10` (`-cifar10-10pct`). The IsoTransformer has ViT's settings, so it is published as a
+transformers-native `ViTForImageClassification`; the others with their modeling code for `trust_remote_code=True`.
+Progress is kept in `DIR/release.json`: a rerun skips published variants, publishes trained ones and resumes training
+from the last checkpoint saved.
 
-`--budget full` is the real recipe (GPU machine, one go). `--budget small` runs the same path in minutes on a CPU
-(micro presets, a few optimisation steps, a small evaluation subset) and publishes under `-cifar10-smoke` names.
+`--budget full` is the full-data recipe (GPU machine, one go), `--budget 10pct` the zoo's 10 % recipes (about half an
+hour per variant on 2 CPU cores). `--budget small` runs the 10 % path in minutes on a CPU (micro presets, a few
+optimisation steps, a small evaluation subset) and publishes under `-cifar10-smoke` names.
 """
 
 import argparse
 import json
 from pathlib import Path
 
+from ..training.recipes import get_recipe, recipe_name
 from .cards import dataset_hub_id
 from .publish import publish
 from .records import MissingEvaluationError, read_evaluation_metrics
 
 RELEASE_STATE = "release.json"
-# DeiT-style recipe of the transformer-like variants (AdamW + cosine, no distillation or mixup).
-ADAMW_RECIPE = [
-    "--num_train_epochs", "100", "--per_device_train_batch_size", "128", "--per_device_eval_batch_size", "500",
-    "--optim", "adamw_torch", "--learning_rate", "1e-3", "--weight_decay", "0.05", "--lr_scheduler_type", "cosine",
-    "--warmup_steps", "0.05",
-]  # fmt: skip
-# The standard ResNet recipe (SGD + Nesterov momentum, cosine), 200 epochs.
-SGD_RECIPE = [
-    "--num_train_epochs", "200", "--per_device_train_batch_size", "128", "--per_device_eval_batch_size", "500",
-    "--optim", "sgd", "--optim_args", "momentum=0.9,nesterov=true", "--learning_rate", "0.1", "--weight_decay", "5e-4",
-    "--lr_scheduler_type", "cosine", "--warmup_steps", "0.02",
-]  # fmt: skip
-# The CIFAR-10 recipe of every variant: (full-budget model arguments, small-budget preset, optimisation arguments).
-# IsoMixer and IsoConvNet have no shell recipe; they use the transformers' AdamW recipe (our choice).
-RECIPES = {
-    "iso_transformer": (["--preset", "tiny-patch4-32"], "micro-patch4-32", ADAMW_RECIPE),
-    "iso_mixer": (["--preset", "tiny-patch4-32"], "micro-patch4-32", ADAMW_RECIPE),
-    "iso_convnet": (["--preset", "tiny-patch4-32"], "micro-patch4-32", ADAMW_RECIPE),
-    "convit": (["--preset", "tiny-patch4-32"], "micro-patch4-32", ADAMW_RECIPE),
-    "prs_vit": (
-        ["--preset", "tiny-patch4-32", "--schedule", "linear", "--conv_epochs", "50"],
-        "micro-patch4-32",
-        ADAMW_RECIPE,
-    ),
-    "ibit": (["--preset", "tiny-patch4-32"], "micro-patch4-32", ADAMW_RECIPE),
-    "cada_resnet": (["--preset", "resnet26-32"], "micro-32", SGD_RECIPE),
-}
-FULL_BUDGET_ARGS = [
-    "--do_train", "--do_eval", "--eval_strategy", "epoch", "--save_strategy", "epoch", "--save_total_limit", "2",
-    "--logging_steps", "50", "--report_to", "none",
-]  # fmt: skip
-# Small budget: the same path at CPU scale; the preset is swapped and these come after the recipe, so they win.
+# Budgets: the recipe family each variant is trained with (`inductive_zoo.training.recipes`), and a smoke test.
+RECIPE_FAMILIES = {"full": "cifar10-full", "10pct": "cifar10-10pct", "small": "cifar10-10pct"}
+BUDGETS = tuple(RECIPE_FAMILIES)
+# Small budget: the 10 % recipe's path at CPU scale in minutes; these come after the recipe, so they win.
 SMALL_BUDGET_ARGS = [
-    "--do_train", "--do_eval", "--max_steps", "3", "--per_device_train_batch_size", "16",
-    "--per_device_eval_batch_size", "64", "--max_eval_samples", "64", "--train_fraction", "0.05",
-    "--eval_strategy", "no", "--save_strategy", "no", "--logging_steps", "1", "--report_to", "none",
-    "--dataloader_num_workers", "0",
+    "--max_steps", "3", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "64",
+    "--max_eval_samples", "64", "--train_fraction", "0.05", "--eval_strategy", "no", "--save_strategy", "no",
+    "--logging_steps", "1", "--report_to", "none", "--dataloader_num_workers", "0", "--model_ema_decay", "0.9",
 ]  # fmt: skip
-BUDGETS = ("small", "full")
+# The small budget's models: each variant's smallest preset (the 10 % recipes' width overrides are dropped).
+SMALL_PRESETS = {"cada_resnet": "micro-32"}
 
 
 def recipe_argv(model_type: str, budget: str, dataset: str, output_dir: Path) -> list[str]:
-    """The recipe's command line (`inductive-zoo train ...`) for one variant at one budget.
+    """The command line of `inductive-zoo train` that trains one variant at one budget: its catalogue recipe (see
+    `RECIPE_FAMILIES`) with the dataset, output directory and seed 0.
 
     Raises:
-        ValueError: unknown variant or budget.
+        ValueError: unknown budget, or no recipe for the variant.
     """
-    if model_type not in RECIPES:
-        raise ValueError(f"no CIFAR-10 recipe for {model_type!r}; known: {sorted(RECIPES)}")
     if budget not in BUDGETS:
         raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
-    model_args, small_preset, optimisation = RECIPES[model_type]
-    if budget == "small":
-        preset_index = model_args.index("--preset") + 1
-        model_args = [*model_args[:preset_index], small_preset, *model_args[preset_index + 1 :]]
-    budget_args = SMALL_BUDGET_ARGS if budget == "small" else FULL_BUDGET_ARGS
-    common = ["--dataset", dataset, "--model_type", model_type, "--output_dir", str(output_dir), "--seed", "0"]
-    return [*common, *model_args, *optimisation, *budget_args]
+    recipe = get_recipe(recipe_name(RECIPE_FAMILIES[budget], model_type))
+    common = ["--recipe", recipe.name, "--dataset", dataset, "--output_dir", str(output_dir), "--seed", "0"]
+    if budget != "small":
+        return common
+    preset = SMALL_PRESETS.get(model_type, "micro-patch4-32")
+    return [*common, "--preset", preset, "--config_overrides", "", *SMALL_BUDGET_ARGS]
 
 
 def repo_name(organization: str, model_type: str, budget: str) -> str:
-    suffix = "cifar10" if budget == "full" else "cifar10-smoke"
+    suffix = {"full": "cifar10", "10pct": "cifar10-10pct", "small": "cifar10-smoke"}[budget]
     return f"{organization}/{model_type.replace('_', '-')}-{suffix}"
 
 
@@ -146,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, str]]:
     parser.add_argument("--dataset", default="uoft-cs/cifar10", help="CIFAR-10: Hub id or local copy")
     parser.add_argument("--dataset-id", "--dataset_id", default=None, help="Hub id of the data for the cards")
     parser.add_argument("--output_dir", "--output-dir", required=True, type=Path, help="checkpoints and progress")
-    parser.add_argument("--budget", choices=BUDGETS, default="full", help="full recipe, or a CPU-sized smoke run")
+    parser.add_argument(
+        "--budget", choices=BUDGETS, default="full", help="full-data recipes, the 10 %% recipes, or a smoke run"
+    )
     parser.add_argument("--variants", nargs="+", default=None, help="only these model types")
     parser.add_argument("--token", default=None, help="write token (default: HF_TOKEN or the saved login)")
     args = parser.parse_args(argv)

@@ -330,7 +330,8 @@ def run(
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
     if trainer.is_world_process_zero():
-        TrainingSummary.from_run(trainer, model_args, data_args).save(training_args.output_dir)
+        summary = TrainingSummary.from_run(trainer, model_args, data_args, metrics.get("train_runtime"))
+        summary.save(training_args.output_dir)
     return trainer, metrics
 
 

@@ -42,6 +42,24 @@ TEN_PERCENT = {"train_fraction": 0.1, "subset_seed": 0}
 ISOTROPIC_144 = "hidden_size=144,num_hidden_layers=7,intermediate_size=288,drop_path_rate=0.1"
 ATTENTION_144 = ISOTROPIC_144 + ",num_attention_heads=9"
 TEN_PERCENT_EPOCHS = 50
+# Full CIFAR-10 on a GPU (the papers' scale): DeiT-Ti/ConViT-Ti widths, DeiT-style AdamW without mixup; 100 epochs.
+FULL_DATA = {
+    "do_train": True, "do_eval": True, "eval_strategy": "epoch", "save_strategy": "epoch", "save_total_limit": 2,
+    "per_device_eval_batch_size": 500, "logging_steps": 50, "report_to": "none", "num_train_epochs": 100,
+}  # fmt: skip
+ADAMW_FULL_DATA = {
+    "per_device_train_batch_size": 128, "optim": "adamw_torch", "learning_rate": 1e-3, "weight_decay": 0.05,
+    "lr_scheduler_type": "cosine", "warmup_steps": 0.05,
+}  # fmt: skip
+# Model arguments of the full-data recipes by variant (the recipe name is `cifar10-full-{variant with dashes}`).
+FULL_DATA_MODELS = {
+    "iso_transformer": {"preset": "tiny-patch4-32"},
+    "iso_mixer": {"preset": "tiny-patch4-32"},
+    "iso_convnet": {"preset": "tiny-patch4-32"},
+    "convit": {"preset": "tiny-patch4-32"},
+    "prs_vit": {"preset": "tiny-patch4-32", "schedule": "linear", "conv_epochs": 50},
+    "ibit": {"preset": "tiny-patch4-32"},
+}
 
 
 @dataclass(frozen=True)
@@ -153,7 +171,19 @@ def _catalogue() -> dict[str, Recipe]:
             },
         ),
     ]
+    for model_type, model in FULL_DATA_MODELS.items():
+        arguments = {"model_type": model_type, **model, **ADAMW_FULL_DATA, **FULL_DATA}
+        description = f"{model_type} at DeiT-Ti/ConViT-Ti width on all of CIFAR-10, 100 epochs (GPU)"
+        recipes.append(Recipe(recipe_name("cifar10-full", model_type), description, arguments))
+    cada = {"model_type": "cada_resnet", "preset": "resnet26-32", **SGD, **FULL_DATA, "num_train_epochs": 200}
+    recipes.append(Recipe("cifar10-full-cada-resnet", "CADA-ResNet-26 on all of CIFAR-10, 200 epochs (GPU)", cada))
     return {recipe.name: recipe for recipe in recipes}
+
+
+def recipe_name(family: str, model_type: str) -> str:
+    """The catalogue name of a variant's recipe in a family: `recipe_name("cifar10-10pct", "prs_vit")` is
+    `cifar10-10pct-prs-vit`."""
+    return f"{family}-{model_type.replace('_', '-')}"
 
 
 RECIPES: dict[str, Recipe] = _catalogue()
