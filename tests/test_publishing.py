@@ -242,6 +242,30 @@ def test_a_changed_card_is_one_commit_without_weight_upload(hub, no_xet, checkpo
     assert not any(name.endswith(".py") for name in hub.files(repo_id))  # no remote code unless asked
 
 
+def test_a_staged_repository_is_uploaded_as_it_is_with_its_widget_urls_moved(hub, no_xet, checkpoint, tmp_path) -> None:
+    staged = tmp_path / "zoo" / "iso-digits"
+    staged.mkdir(parents=True)
+    stage_repository(
+        checkpoint, staged, "inductive-zoo/iso-digits", endpoint="https://huggingface.co", remote_code=True
+    )
+    repo_id = f"{ORGANIZATION}/from-staged"
+    result = publish(staged, repo_id, token=TOKEN, endpoint=hub.url)
+    files = hub.files(repo_id)
+    assert (
+        sorted(set(files) - {".gitattributes"})
+        == sorted(result.files)
+        == sorted(path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file())
+    )
+    card, original = files["README.md"].decode(), (staged / "README.md").read_text()
+    assert "huggingface.co/inductive-zoo/iso-digits/resolve" in original
+    assert "inductive-zoo/iso-digits/resolve" not in card
+    assert f"{hub.url}/{repo_id}/resolve/main/examples/" in card
+    assert files["model.safetensors"] == (staged / "model.safetensors").read_bytes()
+    assert card.replace(f"{hub.url}/{repo_id}", "X") == original.replace(
+        "https://huggingface.co/inductive-zoo/iso-digits", "X"
+    )
+
+
 def test_a_wrong_token_is_a_clear_error(hub, no_xet, checkpoint) -> None:
     with pytest.raises(PublishError, match=r"rejected the token \(401"):
         publish(checkpoint, f"{ORGANIZATION}/wrong-token", token="hf_not_a_token", endpoint=hub.url)
