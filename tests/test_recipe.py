@@ -300,3 +300,29 @@ def test_release_trains_every_variant_with_its_catalogue_recipe(budget):
             assert training_args.max_steps == 3
     with pytest.raises(ValueError, match="budget"):
         recipe_argv("convit", "huge", "digits", Path("o"))
+
+
+def test_zoo_table_pools_seeds_of_a_recipe_and_reports_what_the_runs_measured(tmp_path):
+    from inductive_zoo.studies.zoo_table import main as zoo_table_main
+    from inductive_zoo.studies.zoo_table import read_runs
+
+    recipe = "cifar10-10pct-iso-transformer"
+    for seed in (0, 1):
+        argv = [
+            "--recipe", recipe, "--dataset", "digits", "--output_dir", str(tmp_path / "runs" / f"{recipe}-s{seed}"),
+            "--config_overrides", "num_hidden_layers=1,hidden_size=32,num_attention_heads=2,intermediate_size=64",
+            "--max_steps", "6", "--per_device_train_batch_size", "32", "--num_train_epochs", "2",
+            "--epoch_eval_samples", "50", "--seed", str(seed), "--save_strategy", "no",
+        ]  # fmt: skip
+        run(*parse_args(argv))
+    runs = read_runs(tmp_path / "runs")
+    assert [(run.recipe, run.seed) for run in runs] == [(recipe, 0), (recipe, 1)]
+    accuracies = [json.loads((run.directory / "all_results.json").read_text())["eval_accuracy"] for run in runs]
+    assert [run.top1 for run in runs] == accuracies
+    assert all(len(run.curve) == 2 and run.num_eval_examples == len(digits_dataset()["test"]) for run in runs)
+    table = zoo_table_main(
+        ["--runs", str(tmp_path / "runs"), "--zoo", str(tmp_path / "zoo"), "--plot", str(tmp_path / "t.png")]
+    )
+    row = next(line for line in table.splitlines() if recipe in line)
+    assert f"{np.mean(accuracies):.4f} ± {np.std(accuracies, ddof=1):.4f} (n=2)" in row
+    assert (tmp_path / "t.png").stat().st_size > 0

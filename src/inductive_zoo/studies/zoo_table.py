@@ -1,0 +1,159 @@
+"""The zoo table: every finished run of the recipe catalogue, with its measured accuracy, cost and checkpoint, as
+Markdown for README.md and `training/RESULTS.md`, and accuracy against training time as a plot.
+
+    inductive-zoo study zoo-table --runs outputs/zoo --zoo zoo --output training/results/zoo.md \\
+        --plot training/results/zoo_accuracy_vs_time.png
+
+A run is a directory of `--runs` written by `inductive-zoo train --recipe NAME ... --output_dir RUNS/NAME-sSEED`:
+its `all_results.json` (the final evaluation, on the whole evaluation split), `training_summary.json` (recipe,
+data, training time, hardware) and `trainer_state.json` (per-epoch evaluations on the 2,000-image slice, with wall
+time). Runs of one recipe with several seeds become one row: mean and sample standard deviation. Only what the runs
+recorded is reported; nothing is filled in.
+"""
+
+import argparse
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors import safe_open
+
+from ..training.recipes import RECIPES
+from .plotting import figure_grid, save_figure
+
+
+@dataclass(frozen=True)
+class ZooRun:
+    """One finished run: its recipe, seed, final top-1/top-5 on the evaluation split, training time and hardware,
+    number of parameters, and its per-epoch `(wall_time_s, accuracy)` curve on the evaluation slice."""
+
+    directory: Path
+    recipe: str
+    seed: int
+    eval_split: str
+    num_eval_examples: int
+    top1: float
+    top5: float | None
+    training_time_s: float | None
+    hardware: str | None
+    parameters: int
+    curve: list[tuple[float, float]]
+
+
+def count_parameters(weights: Path) -> int:
+    """Number of values in a safetensors file."""
+    with safe_open(weights, framework="pt") as handle:
+        return sum(math.prod(handle.get_slice(name).get_shape()) for name in handle.keys())  # noqa: SIM118
+
+
+def read_run(directory: Path) -> ZooRun | None:
+    """The run in `directory`, or `None` if it has not finished (no final results) or has no recipe name."""
+    results, summary_file = directory / "all_results.json", directory / "training_summary.json"
+    if not results.is_file() or not summary_file.is_file():
+        return None
+    metrics, summary = json.loads(results.read_text()), json.loads(summary_file.read_text())
+    if not summary.get("recipe_name") or "eval_accuracy" not in metrics:
+        return None
+    state_file = directory / "trainer_state.json"
+    history = json.loads(state_file.read_text())["log_history"] if state_file.is_file() else []
+    curve = [(e["wall_time_s"], e["eval_accuracy"]) for e in history if "eval_accuracy" in e and "wall_time_s" in e]
+    return ZooRun(
+        directory=directory,
+        recipe=summary["recipe_name"],
+        seed=int(summary["recipe"].get("seed", 0)),
+        eval_split=summary["eval_split"],
+        num_eval_examples=summary["num_eval_examples"],
+        top1=metrics["eval_accuracy"],
+        top5=metrics.get("eval_top5_accuracy"),
+        training_time_s=summary.get("training_time_s"),
+        hardware=summary.get("hardware"),
+        parameters=count_parameters(directory / "model.safetensors"),
+        curve=curve,
+    )
+
+
+def read_runs(runs_dir: Path) -> list[ZooRun]:
+    """Every finished run under `runs_dir`, sorted by recipe (catalogue order) and seed."""
+    order = {name: index for index, name in enumerate(RECIPES)}
+    runs = [run for path in sorted(runs_dir.iterdir()) if path.is_dir() and (run := read_run(path)) is not None]
+    return sorted(runs, key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
+
+
+def mean_and_spread(values: list[float]) -> str:
+    """`"0.6421"` for one value, `"0.6421 ± 0.0040 (n=3)"` (sample standard deviation) for several."""
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
+
+
+def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
+    """The Markdown table: one row per recipe (seeds pooled) with its checkpoint under `zoo_dir` when released."""
+    lines = [
+        "| recipe | variant | parameters | epochs | top-1 (test) | top-5 | training time | hardware | checkpoint |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    by_recipe: dict[str, list[ZooRun]] = {}
+    for run in runs:
+        by_recipe.setdefault(run.recipe, []).append(run)
+    for name, group in by_recipe.items():
+        recipe = RECIPES.get(name)
+        variant = recipe.model_type if recipe else "?"
+        epochs = recipe.epochs if recipe else "?"
+        times = [run.training_time_s for run in group if run.training_time_s is not None]
+        time_text = f"{statistics.mean(times) / 60:.0f} min" if times else "not recorded"
+        top5 = [run.top5 for run in group if run.top5 is not None]
+        released = zoo_dir / released_name(name) if zoo_dir is not None else None
+        checkpoint = f"`{released.as_posix()}`" if released is not None and released.is_dir() else "-"
+        lines.append(
+            f"| `{name}` | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
+            f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
+            f"{time_text} | {group[0].hardware or '?'} | {checkpoint} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def released_name(recipe: str) -> str:
+    """The folder of a recipe's released checkpoint under `zoo/`: `cifar10-10pct-prs-vit` -> `prs-vit-cifar10-10pct`."""
+    for family in ("cifar10-10pct", "cifar10-full"):
+        if recipe.startswith(family + "-"):
+            return f"{recipe[len(family) + 1 :]}-{family.replace('-full', '')}"
+    return recipe
+
+
+def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
+    """Per-epoch accuracy on the evaluation slice against training wall time, one line per run."""
+    figure, axes = figure_grid(1, 1, (8.0, 5.0))
+    axis = axes[0][0]
+    for run in runs:
+        if run.curve:
+            times, accuracies = zip(*run.curve, strict=True)
+            axis.plot([time / 60 for time in times], accuracies, label=f"{run.recipe} s{run.seed}", linewidth=1.2)
+    axis.set_xlabel("training wall time (minutes)")
+    axis.set_ylabel("top-1 on the 2,000-image test slice")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7)
+    save_figure(figure, path)
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Command-line entry point: prints the table and writes it (and the plot) where asked."""
+    parser = argparse.ArgumentParser(prog="inductive-zoo study zoo-table", description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("outputs/zoo"), help="directory of the recipe runs")
+    parser.add_argument("--zoo", type=Path, default=Path("zoo"), help="directory of the released checkpoints")
+    parser.add_argument("--output", type=Path, default=None, help="write the Markdown table here")
+    parser.add_argument("--plot", type=Path, default=None, help="write the accuracy-against-time plot here")
+    args = parser.parse_args(argv)
+    if not args.runs.is_dir():
+        raise SystemExit(f"inductive-zoo study zoo-table: no runs directory {args.runs}")
+    runs = read_runs(args.runs)
+    table = zoo_table(runs, args.zoo)
+    print(table)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(table)
+    if args.plot is not None:
+        args.plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_accuracy_against_time(runs, args.plot)
+    return table
