@@ -204,6 +204,8 @@ def test_every_recipe_parses_and_builds_its_model():
         assert model_args.model_type == recipe.model_type
         assert training_args.num_train_epochs == recipe.epochs
         assert data_args.train_fraction == recipe.arguments.get("train_fraction", 1.0)
+        if model_args.model_name_or_path is not None:  # fine-tunes a pre-trained checkpoint made beforehand
+            continue
         model, processor = build_model(model_args, labels)
         assert model.config.problem_type == "single_label_classification"
         released = name.startswith("cifar10-10pct") and recipe.model_type in CONFIG_CLASSES
@@ -326,3 +328,15 @@ def test_zoo_table_pools_seeds_of_a_recipe_and_reports_what_the_runs_measured(tm
     row = next(line for line in table.splitlines() if recipe in line)
     assert f"{np.mean(accuracies):.4f} ± {np.std(accuracies, ddof=1):.4f} (n=2)" in row
     assert (tmp_path / "t.png").stat().st_size > 0
+
+
+def test_pretraining_on_the_complement_of_the_fine_tuning_subset():
+    from inductive_zoo.training.pretraining import PretrainingArguments, pretraining_split
+
+    train = digits_dataset()["train"]
+    train = train.add_column("row", list(range(len(train))))
+    fine_tuning = set(class_balanced_indices(np.asarray(train["label"]), 0.1, seed=0))
+    split = pretraining_split(train, PretrainingArguments(exclude_train_fraction=0.1), "label")
+    assert set(split["row"]) == set(range(len(train))) - fine_tuning
+    with pytest.raises(ValueError, match="exclude each other"):
+        pretraining_split(train, PretrainingArguments(exclude_train_fraction=0.1, train_fraction=0.5), "label")

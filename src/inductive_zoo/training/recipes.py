@@ -62,6 +62,24 @@ FULL_DATA_MODELS = {
 }
 
 
+# Paper 2's ablation (Arizumi 2022): (name, what, config overrides) of the CADA layers.
+CADA_ABLATION = (
+    ("dwconv", "plain depthwise 3x3 convolution", "invariance=strict,num_bases=1,relative_position=false"),
+    ("strict", "strict invariance (position-independent mix of 4 bases + R)", "invariance=strict"),
+    ("relaxed", "relaxed invariance (context-aware mix of 4 bases + R)", "invariance=relaxed"),
+    ("relaxed-no-rel", "relaxed invariance without the relative-position kernel R", "relative_position=false"),
+)
+# The masked-image-modeling pre-training the `-from-mim` recipe fine-tunes (labels unused; at most 30 minutes).
+MIM_PRETRAINED_DIR = "outputs/zoo/cifar10-90pct-mim-iso-convnet"
+MIM_PRETRAINING_COMMAND = (
+    "inductive-zoo pretrain --objective mim --model_type iso_convnet --preset micro-patch4-32 --config_overrides "
+    f"{ISOTROPIC_144},mim_norm_target=true --dataset ../shared/datasets/cifar10 --exclude_train_fraction 0.1 "
+    f"--output_dir {MIM_PRETRAINED_DIR} --num_train_epochs 8 --per_device_train_batch_size 128 --learning_rate 1e-3 "
+    "--weight_decay 0.05 --lr_scheduler_type cosine --warmup_steps 0.05 --save_strategy epoch --save_total_limit 1 "
+    "--logging_steps 50 --report_to none --eval_bank_size 5000 --eval_size 2000"
+)
+
+
 @dataclass(frozen=True)
 class Recipe:
     """A named recipe: `arguments` of `inductive-zoo train` (model, data and training arguments by field name;
@@ -149,6 +167,22 @@ def _catalogue() -> dict[str, Recipe]:
             "cifar10-10pct-cada-resnet",
             "CADA-ResNet (small layout: ImageNet stem, 2-2-2-2 bottlenecks of 32-64-128-256), on 10 % of CIFAR-10",
             {"model_type": "cada_resnet", "preset": "small-32", "config_overrides": "drop_path_rate=0.05"},
+        ),
+        # Paper 2's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
+        *(
+            _ten_percent(
+                f"cifar10-10pct-cada-ablation-{name}",
+                f"CADA ablation (tiny-32 layout): {description}, on 10 % of CIFAR-10",
+                {"model_type": "cada_resnet", "preset": "tiny-32", "config_overrides": overrides},
+            )
+            for name, description, overrides in CADA_ABLATION
+        ),
+        # Paper 1's self-supervised case: IsoConvNet fine-tuned from masked reconstruction on the other 90 %.
+        _ten_percent(
+            "cifar10-10pct-iso-convnet-from-mim",
+            "IsoConvNet, 7 x 144, fine-tuned on 10 % of CIFAR-10 from masked image modeling on the other 90 % "
+            f"(first: {MIM_PRETRAINING_COMMAND})",
+            {"model_name_or_path": MIM_PRETRAINED_DIR, "model_type": "iso_convnet"},
         ),
         # Baselines: transformers' own models through the same recipe and epochs.
         _ten_percent(
