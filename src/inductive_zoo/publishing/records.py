@@ -102,7 +102,8 @@ def describe_hardware(device: Any) -> str:
 
     if getattr(device, "type", str(device)) == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
 
 
 def recipe_arguments(training_args: Any) -> dict[str, Any]:

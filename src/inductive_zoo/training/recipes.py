@@ -110,8 +110,7 @@ class Recipe:
     def command(self, dataset: str = "uoft-cs/cifar10", output_dir: str | None = None, seed: int = 0) -> str:
         """The shell command that runs the recipe (what the zoo table and the model cards print)."""
         output_dir = output_dir or f"outputs/{self.name}"
-        seed_part = f" --seed {seed}" if seed else ""
-        return f"inductive-zoo train --recipe {self.name} --dataset {dataset} --output_dir {output_dir}{seed_part}"
+        return f"inductive-zoo train --recipe {self.name} --dataset {dataset} --output_dir {output_dir} --seed {seed}"
 
 
 def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int = TEN_PERCENT_EPOCHS) -> Recipe:
