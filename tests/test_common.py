@@ -338,8 +338,9 @@ def test_presets_have_the_documented_geometry(config_class):
     if not is_token_model(config_class):
         for name in config_class.presets:
             config = config_class.from_preset(name, num_labels=1000)
-            # `-32` presets: CIFAR stem at 32 px; `-224`: ImageNet stem at 224 px.
-            assert (config.image_size, config.stem) == ((32, "cifar") if name.endswith("-32") else (224, "imagenet"))
+            # `-32` presets: CIFAR stem at 32 px (`-stem4-32`: the ImageNet stem); `-224`: ImageNet stem at 224 px.
+            expected = (32, "imagenet" if "-stem4-" in name else "cifar") if name.endswith("-32") else (224, "imagenet")
+            assert (config.image_size, config.stem) == expected
             assert config.num_labels == 1000
         return
     for name in config_class.presets:

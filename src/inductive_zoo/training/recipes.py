@@ -165,14 +165,14 @@ def _catalogue() -> dict[str, Recipe]:
         _ten_percent(
             "cifar10-10pct-cada-resnet",
             "CADA-ResNet (small layout: ImageNet stem, 2-2-2-2 bottlenecks of 32-64-128-256), on 10 % of CIFAR-10",
-            {"model_type": "cada_resnet", "preset": "small-32", "config_overrides": "drop_path_rate=0.05"},
+            {"model_type": "cada_resnet", "preset": "small-stem4-32", "config_overrides": "drop_path_rate=0.05"},
         ),
         # Paper 2's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
         *(
             _ten_percent(
                 f"cifar10-10pct-cada-ablation-{name}",
-                f"CADA ablation (tiny-32 layout): {description}, on 10 % of CIFAR-10",
-                {"model_type": "cada_resnet", "preset": "tiny-32", "config_overrides": overrides},
+                f"CADA ablation (tiny-stem4-32 layout): {description}, on 10 % of CIFAR-10",
+                {"model_type": "cada_resnet", "preset": "tiny-stem4-32", "config_overrides": overrides},
             )
             for name, description, overrides in CADA_ABLATION
         ),

@@ -20,8 +20,10 @@ CADA_RESNET_PRESETS: dict[str, dict[str, Any]] = {
     "resnet26-32": dict(image_size=32, stem="cifar", depths=[2, 2, 2, 2], bottleneck_widths=RESNET_WIDTHS),
     "micro-32": dict(image_size=32, stem="cifar", stem_width=16, depths=[1, 1, 1], bottleneck_widths=[16, 32, 64]),
     # With the ImageNet stem (as transformers' ResNet-18 baseline on CIFAR): 8x8 maps from the first stage.
-    "tiny-32": dict(image_size=32, stem="imagenet", stem_width=32, depths=[1, 1, 1], bottleneck_widths=[32, 64, 128]),
-    "small-32": dict(
+    "tiny-stem4-32": dict(
+        image_size=32, stem="imagenet", stem_width=32, depths=[1, 1, 1], bottleneck_widths=[32, 64, 128]
+    ),
+    "small-stem4-32": dict(
         image_size=32, stem="imagenet", stem_width=64, depths=[2, 2, 2, 2], bottleneck_widths=[32, 64, 128, 256]
     ),
 }
@@ -36,7 +38,7 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     - `resnet50-224`: ResNet-50 for ImageNet (7x7/2 stem and 3x3/2 max-pool, depths 3-4-6-3);
     - `resnet50-32`, `resnet26-32`: CIFAR layouts (3x3/1 stem, no max-pool; depths 3-4-6-3 and 2-2-2-2);
     - `micro-32`: a small CIFAR layout for quick runs and tests (3 stages of one block, widths 16-32-64);
-    - `tiny-32`, `small-32`: small layouts with the ImageNet stem, sized for CPU runs on CIFAR (widths 32-64-128 in
+    - `tiny-stem4-32`, `small-stem4-32`: small layouts with the ImageNet stem (stride 4), sized for CPU runs on CIFAR (widths 32-64-128 in
       one block per stage; 32-64-128-256 in two).
 
     Defaults of the CADA switches are our choice (the paper is known to us only by its abstract): 4 bases of 3x3
