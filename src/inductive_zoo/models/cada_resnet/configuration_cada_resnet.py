@@ -38,8 +38,8 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     - `resnet50-224`: ResNet-50 for ImageNet (7x7/2 stem and 3x3/2 max-pool, depths 3-4-6-3);
     - `resnet50-32`, `resnet26-32`: CIFAR layouts (3x3/1 stem, no max-pool; depths 3-4-6-3 and 2-2-2-2);
     - `micro-32`: a small CIFAR layout for quick runs and tests (3 stages of one block, widths 16-32-64);
-    - `tiny-stem4-32`, `small-stem4-32`: small layouts with the ImageNet stem (stride 4), sized for CPU runs on CIFAR (widths 32-64-128 in
-      one block per stage; 32-64-128-256 in two).
+    - `tiny-stem4-32`, `small-stem4-32`: small layouts with the ImageNet stem (stride 4), sized for CPU runs on
+      CIFAR (widths 32-64-128 in one block per stage; 32-64-128-256 in two).
 
     Defaults of the CADA switches are our choice (the paper is known to us only by its abstract): 4 bases of 3x3
     (the window of the convolution they replace), relaxed invariance with the relative-position term (the variants
