@@ -76,7 +76,9 @@ def test_recipe_builds_every_variant_with_overrides(model_type, tmp_path):
 
 
 def test_recipe_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="unknown model_type 'resnet'"):
+    with pytest.raises(ValueError, match="unknown model_type 'resnet50'"):
+        build_trainer(*parse_args(["--model_type", "resnet50", "--output_dir", str(tmp_path)]))
+    with pytest.raises(ValueError, match="resnet configs have no image_size; pass --image_size"):
         build_trainer(*parse_args(["--model_type", "resnet", "--output_dir", str(tmp_path)]))
     with pytest.raises(ValueError, match="not of the form field=value"):
         parse_overrides("hidden_size")
