@@ -1,0 +1,103 @@
+"""The released checkpoints under `zoo/`: each is a complete Hub repository that loads offline with the Auto classes
+and `pipeline`, stays single-label, fits the size budget, and (slow) reproduces its card's accuracy on CIFAR-10."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from PIL import Image
+from test_publishing import BLOCK_PACKAGE, PREDICT
+from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+
+import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
+from inductive_zoo.studies.zoo_table import released_name
+from inductive_zoo.training.recipes import RECIPES
+
+ZOO = Path(__file__).resolve().parents[1] / "zoo"
+RELEASED = sorted(path for path in ZOO.iterdir() if path.is_dir()) if ZOO.is_dir() else []
+REPOSITORY_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
+
+
+def card_accuracy(checkpoint: Path) -> tuple[float, str]:
+    """The top-1 accuracy of the card's `model-index` and the split it was measured on."""
+    results = ModelCard.load(checkpoint / "README.md").data.eval_results
+    top1 = next(result for result in results if result.metric_type == "accuracy")
+    return top1.metric_value, top1.dataset_split
+
+
+def test_the_zoo_fits_its_size_budget():
+    assert RELEASED, "zoo/ holds no released checkpoint"
+    total = sum(path.stat().st_size for path in ZOO.rglob("*") if path.is_file())
+    assert total < 100e6
+    for checkpoint in RELEASED:
+        assert (checkpoint / "model.safetensors").stat().st_size < 12e6, checkpoint.name
+
+
+@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
+def test_a_released_checkpoint_loads_offline_and_stays_single_label(checkpoint):
+    for name in REPOSITORY_FILES:
+        assert (checkpoint / name).is_file(), name
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["problem_type"] == "single_label_classification"
+    assert len(config["id2label"]) == 10
+    assert "auto_map" in config  # trust_remote_code works without the package
+    model = AutoModelForImageClassification.from_pretrained(checkpoint).eval()
+    assert type(model).__module__.startswith("inductive_zoo.")
+    examples = sorted((checkpoint / "examples").glob("*.png"))
+    assert examples, "no widget images"
+    classifier = pipeline("image-classification", model=str(checkpoint), device="cpu")
+    results = classifier([Image.open(path) for path in examples], top_k=len(config["id2label"]))
+    for result in results:
+        assert abs(sum(entry["score"] for entry in result) - 1.0) < 1e-4  # softmax, not multi-label sigmoids
+    assert ModelCard.load(checkpoint / "README.md").data.pipeline_tag == "image-classification"
+    accuracy, split = card_accuracy(checkpoint)
+    assert split == "test" and 0.1 < accuracy <= 1.0
+    summary_recipe = (checkpoint / "README.md").read_text().split("--recipe ")[1].split()[0]
+    assert summary_recipe in RECIPES and released_name(summary_recipe) == checkpoint.name
+
+
+@pytest.mark.parametrize("checkpoint", RELEASED[:1], ids=[path.name for path in RELEASED[:1]])
+def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(checkpoint, tmp_path):
+    examples = sorted((checkpoint / "examples").glob("*.png"))
+    code = BLOCK_PACKAGE + PREDICT + "\nassert not any(name.startswith('inductive_zoo') for name in sys.modules)\n"
+    arguments = [str(checkpoint), json.dumps(list(map(str, examples))), json.dumps({"trust_remote_code": True})]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert remote["class"].startswith("transformers_modules.")
+    model = AutoModelForImageClassification.from_pretrained(checkpoint).eval()
+    processor = AutoImageProcessor.from_pretrained(checkpoint)
+    with torch.no_grad():
+        logits = model(**processor([Image.open(path) for path in examples], return_tensors="pt")).logits
+    torch.testing.assert_close(torch.tensor(remote["logits"]), logits, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
+def test_a_released_checkpoint_reproduces_its_card_accuracy_on_the_cifar10_test_split(checkpoint, cifar10_path):
+    from inductive_zoo.data import DecodedImageDataset, ImageClassificationCollator, load_image_dataset
+
+    data = load_image_dataset(str(cifar10_path))
+    model = AutoModelForImageClassification.from_pretrained(checkpoint).eval()
+    processor = AutoImageProcessor.from_pretrained(checkpoint)
+    test = DecodedImageDataset(
+        data.splits["test"], "test", data.image_column, data.label_column, model.config.image_size
+    )
+    collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(test), 500):
+            batch = collator(test.__getitems__(list(range(start, min(start + 500, len(test))))))
+            correct += (model(pixel_values=batch["pixel_values"]).logits.argmax(-1) == batch["labels"]).sum().item()
+    accuracy, _ = card_accuracy(checkpoint)
+    assert abs(correct / len(test) - accuracy) <= 0.005, (correct / len(test), accuracy)
