@@ -277,6 +277,11 @@ def test_every_option_on_resumes_exactly(full_recipe_run, tmp_path):
     )
     for name, tensor in weights.items():
         torch.testing.assert_close(resumed_weights[name], tensor, atol=0, rtol=0, msg=name)
+    # The training time counts the part before the checkpoint too, not only the resumed part.
+    before = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"][-1]["wall_time_s"]
+    summary = json.loads((resumed / "training_summary.json").read_text())
+    resumed_part = json.loads((resumed / "all_results.json").read_text())["train_runtime"]
+    assert summary["training_time_s"] >= before + 0.9 * resumed_part
 
 
 def test_the_log_has_wall_time_and_per_epoch_evaluation_uses_the_slice(full_recipe_run):

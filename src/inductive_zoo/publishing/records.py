@@ -71,7 +71,7 @@ class TrainingSummary:
         cls, trainer: Any, model_args: Any, data_args: Any, training_time_s: float | None = None
     ) -> "TrainingSummary":
         """The summary of a run of the supervised recipe: its `Trainer` (datasets, model config, arguments), its
-        `ModelArguments` and `DataArguments`, and the wall time of its training (`Trainer`'s `train_runtime`)."""
+        `ModelArguments` and `DataArguments`, and the wall time of its training (all resumed parts together)."""
         fresh = model_args.model_name_or_path is None
         return cls(
             dataset=data_args.dataset,

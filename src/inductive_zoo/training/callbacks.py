@@ -462,3 +462,17 @@ class WallClockCallback(TrainerCallback):
     ) -> None:
         if state.log_history:
             state.log_history[-1]["wall_time_s"] = round(time.perf_counter() - self.started_at, 2)
+
+
+def training_wall_time(log_history: list[dict]) -> float | None:
+    """The training time of a run from its `log_history`: the `wall_time_s` that `WallClockCallback` added to the
+    entry `Trainer` logs when training ends (counting every resumed part, unlike that entry's `train_runtime`,
+    which is the last part's); `None` if there is none."""
+    return next(
+        (
+            entry["wall_time_s"]
+            for entry in reversed(log_history)
+            if "train_runtime" in entry and "wall_time_s" in entry
+        ),
+        None,
+    )

@@ -42,7 +42,14 @@ from ..data import (
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
 from ..publishing.records import TrainingSummary
-from .callbacks import PRS_SCHEDULES, ModelEMACallback, NonFiniteLossCallback, PRSCallback, WallClockCallback
+from .callbacks import (
+    PRS_SCHEDULES,
+    ModelEMACallback,
+    NonFiniteLossCallback,
+    PRSCallback,
+    WallClockCallback,
+    training_wall_time,
+)
 from .checkpointing import ResumableTrainer
 from .recipes import expand_recipe_argument
 
@@ -330,7 +337,8 @@ def run(
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
     if trainer.is_world_process_zero():
-        summary = TrainingSummary.from_run(trainer, model_args, data_args, metrics.get("train_runtime"))
+        training_time = training_wall_time(trainer.state.log_history) or metrics.get("train_runtime")
+        summary = TrainingSummary.from_run(trainer, model_args, data_args, training_time)
         summary.save(training_args.output_dir)
     return trainer, metrics
 
