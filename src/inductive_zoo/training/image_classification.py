@@ -172,6 +172,8 @@ class DataArguments:
         )
 
     def mixing_config(self, label_smoothing: float) -> MixupCutmixConfig:
+        """Mixup/CutMix of the training batches, with targets smoothed by `label_smoothing` (the recipe passes
+        `TrainingArguments.label_smoothing_factor`)."""
         return MixupCutmixConfig(
             mixup_alpha=self.mixup_alpha,
             cutmix_alpha=self.cutmix_alpha,
