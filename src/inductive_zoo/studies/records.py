@@ -28,7 +28,7 @@ def environment() -> dict[str, Any]:
         "device": device,
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
