@@ -20,7 +20,7 @@ from inductive_zoo.data import (
     load_image_dataset,
 )
 from inductive_zoo.evaluation import held_out_reconstruction_loss
-from inductive_zoo.objectives.masked_image_modeling import (
+from inductive_zoo.models.masked_image_modeling import (
     MaskGenerator,
     masked_reconstruction_loss,
     patchify,

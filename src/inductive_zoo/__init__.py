@@ -3,7 +3,8 @@
 Importing the package registers every variant with transformers' Auto classes.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, AutoModelForMaskedImageModeling
+from importlib import import_module
+from typing import Any
 
 from .models.cada_resnet import (
     CADAResNetConfig,
@@ -28,51 +29,38 @@ from .models.isotropic import (
     IsoTransformerModel,
 )
 from .models.prs_vit import PRSViTConfig, PRSViTForImageClassification, PRSViTForMaskedImageModeling, PRSViTModel
-from .models.skeleton import (
-    IsotropicConfig,
-    IsotropicForImageClassification,
-    IsotropicForMaskedImageModeling,
-    IsotropicModel,
-)
-from .objectives import DINOModel, SimCLRModel, dino_model_class, simclr_model_class
-from .training.callbacks import DINOTeacherCallback, KNNMonitorCallback, PRSCallback
+from .models.registry import MASKED_IMAGE_MODELING_MODELS, VARIANTS, register_auto_classes
+from .models.skeleton import IsotropicConfig
 
 __version__ = "0.1.0"
 
-# (config, backbone, image-classification model) of every registered variant.
-VARIANTS = (
-    (IsoTransformerConfig, IsoTransformerModel, IsoTransformerForImageClassification),
-    (IsoMixerConfig, IsoMixerModel, IsoMixerForImageClassification),
-    (IsoConvNetConfig, IsoConvNetModel, IsoConvNetForImageClassification),
-    (ConViTConfig, ConViTModel, ConViTForImageClassification),
-    (PRSViTConfig, PRSViTModel, PRSViTForImageClassification),
-    (IBiTConfig, IBiTModel, IBiTForImageClassification),
-    (CADAResNetConfig, CADAResNetModel, CADAResNetForImageClassification),
-)
+register_auto_classes()
 
-# The masked-image-modeling model of every variant, by config class (`AutoModelForMaskedImageModeling`).
-MASKED_IMAGE_MODELING_MODELS = {
-    IsoTransformerConfig: IsoTransformerForMaskedImageModeling,
-    IsoMixerConfig: IsoMixerForMaskedImageModeling,
-    IsoConvNetConfig: IsoConvNetForMaskedImageModeling,
-    ConViTConfig: ConViTForMaskedImageModeling,
-    PRSViTConfig: PRSViTForMaskedImageModeling,
-    IBiTConfig: IBiTForMaskedImageModeling,
-    CADAResNetConfig: CADAResNetForMaskedImageModeling,
+# Names exported from the layers above the models, imported on first use (PEP 562), so that `import inductive_zoo`
+# loads the models only (not datasets, pandas or the training stack).
+_LAZY_EXPORTS = {
+    "SELF_SUPERVISED_MODELS": ".objectives.joint_embedding",
+    "DINOModel": ".objectives.joint_embedding",
+    "SimCLRModel": ".objectives.joint_embedding",
+    "dino_model_class": ".objectives.joint_embedding",
+    "simclr_model_class": ".objectives.joint_embedding",
+    "DINOTeacherCallback": ".training.callbacks",
+    "KNNMonitorCallback": ".training.callbacks",
+    "PRSCallback": ".training.callbacks",
 }
 
-# The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective
-# and config class: heads on the same `backbone` as the classifier's, so their weights fine-tune directly.
-SELF_SUPERVISED_MODELS = {
-    "simclr": {config: simclr_model_class(config) for config, _, _ in VARIANTS},
-    "dino": {config: dino_model_class(config) for config, _, _ in VARIANTS},
-}
 
-for _config, _model, _classifier in VARIANTS:
-    AutoConfig.register(_config.model_type, _config, exist_ok=True)
-    AutoModel.register(_config, _model, exist_ok=True)
-    AutoModelForImageClassification.register(_config, _classifier, exist_ok=True)
-    AutoModelForMaskedImageModeling.register(_config, MASKED_IMAGE_MODELING_MODELS[_config], exist_ok=True)
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY_EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY_EXPORTS[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_EXPORTS))
+
 
 __all__ = [
     "MASKED_IMAGE_MODELING_MODELS",
@@ -105,9 +93,6 @@ __all__ = [
     "IsoTransformerForMaskedImageModeling",
     "IsoTransformerModel",
     "IsotropicConfig",
-    "IsotropicForImageClassification",
-    "IsotropicForMaskedImageModeling",
-    "IsotropicModel",
     "KNNMonitorCallback",
     "PRSCallback",
     "PRSViTConfig",

@@ -3,7 +3,7 @@
 import torch
 from transformers import PreTrainedConfig
 
-from ..objectives.masked_image_modeling import MaskGenerator
+from ..models.masked_image_modeling import MaskGenerator
 from .augmentation import ImageClassificationCollator
 
 

@@ -4,9 +4,9 @@ The masked-image-modeling models are the variants' `...ForMaskedImageModeling` c
 `dino_model_class` build the `Trainer`-ready `{Variant}ForSimCLR` / `{Variant}ForDINO` models of a config class.
 """
 
+from ..models.masked_image_modeling import MaskGenerator, masked_reconstruction_loss, reconstructed_image
 from .contrastive import ProjectionHead, nt_xent_loss
 from .joint_embedding import DINOModel, JointEmbeddingOutput, SimCLRModel, dino_model_class, simclr_model_class
-from .masked_image_modeling import MaskGenerator, masked_reconstruction_loss, reconstructed_image
 from .self_distillation import DINOHead, DINOLoss, teacher_momentum, teacher_temperature
 
 __all__ = [

@@ -27,21 +27,12 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ..models.loading import SafeLoadingMixin
+from ..models.registry import VARIANTS, backbone_class_for
 from .contrastive import ProjectionHead, nt_xent_loss
 from .self_distillation import DINOHead, DINOLoss, teacher_temperature
 
 # Backbones whose weights fix the token count (IsoMixer's token-mixing MLP, IBiT's attention masks).
 FIXED_SIZE_MODEL_TYPES = ("iso_mixer", "ibit")
-
-
-def backbone_class_for(config_class: type[PreTrainedConfig]) -> type[PreTrainedModel]:
-    """The zoo backbone registered for `config_class` in `inductive_zoo.VARIANTS`."""
-    from .. import VARIANTS  # the package imports the models, which import this package's siblings
-
-    for variant_config, backbone, _ in VARIANTS:
-        if variant_config is config_class:
-            return backbone
-    raise ValueError(f"{config_class.__name__} is not the config of a zoo variant")
 
 
 def feature_size(config: PreTrainedConfig) -> int:
@@ -272,3 +263,11 @@ def _variant_class(base: type, objective: str, config_class: type[PreTrainedConf
         if hasattr(backbone, attribute):
             attributes[attribute] = getattr(backbone, attribute)
     return type(name, (base,), attributes)
+
+
+# The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective
+# and config class: heads on the same `backbone` as the classifier's, so their weights fine-tune directly.
+SELF_SUPERVISED_MODELS = {
+    "simclr": {config: simclr_model_class(config) for config, _, _ in VARIANTS},
+    "dino": {config: dino_model_class(config) for config, _, _ in VARIANTS},
+}

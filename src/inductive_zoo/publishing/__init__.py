@@ -2,10 +2,10 @@
 remote code or a transformers-native ViT export), `convert` (third-party checkpoints to ready-to-publish folders)
 and `release` (train, evaluate and publish every variant; `inductive_zoo.publishing.release`)."""
 
+from ..training.records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import CardInputs, render_model_card
 from .native import NotTransformersNativeError, export_as_vit
 from .publish import PublishError, PublishResult, publish, stage_repository
-from .records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .remote_code import bundle_modules, write_remote_code
 
 __all__ = [

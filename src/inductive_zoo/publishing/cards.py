@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .records import TrainingSummary
+from ..training.records import TrainingSummary
 
 # The templates' folder in a source checkout (src/inductive_zoo/publishing -> the repository root).
 MODEL_CARDS_DIR = Path(__file__).resolve().parents[3] / "model_cards"

@@ -20,8 +20,8 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
-from .records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .remote_code import write_remote_code
 
 REQUIRED_FILES = ("config.json", "model.safetensors")

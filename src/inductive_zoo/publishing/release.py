@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 
 from ..training.recipes import get_recipe, recipe_name
+from ..training.records import MissingEvaluationError, read_evaluation_metrics
 from .cards import dataset_hub_id
 from .publish import publish
-from .records import MissingEvaluationError, read_evaluation_metrics
 
 RELEASE_STATE = "release.json"
 # Budgets: the recipe family each variant is trained with (`inductive_zoo.training.recipes`), and a smoke test.
@@ -77,7 +77,7 @@ def release(
 ) -> dict[str, dict[str, str]]:
     """Trains, evaluates and publishes every variant (or `variants`), resuming from `output_dir/release.json`;
     returns that record: per variant, its repository and published commit."""
-    from .. import VARIANTS
+    from ..models.registry import VARIANTS
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

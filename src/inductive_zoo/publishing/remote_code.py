@@ -149,7 +149,7 @@ def auto_map_for(config: PreTrainedConfig) -> tuple[dict[str, str], list[str]]:
     Raises:
         ValueError: the config is not one of the zoo's registered variants.
     """
-    from .. import VARIANTS
+    from ..models.registry import VARIANTS
 
     variant = next((variant for variant in VARIANTS if type(config) is variant[0]), None)
     if variant is None:

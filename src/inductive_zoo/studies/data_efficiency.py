@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import PRSViTConfig
 from ..data import load_image_dataset
+from ..models.prs_vit import PRSViTConfig
 from ..training.checkpointing import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .plotting import figure_grid, save_figure

@@ -32,7 +32,7 @@ from transformers import AutoModelForMaskedImageModeling, TrainingArguments
 
 from ..data import DecodedImageDataset, MaskedImageModelingCollator, load_image_dataset
 from ..data.processing import IMAGENET_MEAN, IMAGENET_STD
-from ..objectives.masked_image_modeling import reconstructed_image
+from ..models.masked_image_modeling import reconstructed_image
 from ..training.checkpointing import write_json_atomic
 from ..training.pretraining import PretrainingArguments
 from ..training.pretraining import run as run_pretraining

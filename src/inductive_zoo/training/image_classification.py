@@ -25,7 +25,6 @@ from transformers import (
     set_seed,
 )
 
-from .. import VARIANTS
 from ..data import (
     AugmentationConfig,
     BatchAugmentation,
@@ -41,7 +40,7 @@ from ..data import (
 )
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
-from ..publishing.records import TrainingSummary
+from ..models.registry import VARIANTS
 from .callbacks import (
     PRS_SCHEDULES,
     ModelEMACallback,
@@ -52,6 +51,7 @@ from .callbacks import (
 )
 from .checkpointing import ResumableTrainer
 from .recipes import expand_recipe_argument
+from .records import TrainingSummary
 
 logger = logging.getLogger(__name__)
 

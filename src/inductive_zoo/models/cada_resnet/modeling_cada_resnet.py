@@ -11,15 +11,17 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
 
-from ...layers import ContextAwareDecomposedAttention, DropPath, check_pixel_values
-from ...objectives.masked_image_modeling import (
+from ...layers.cada import ContextAwareDecomposedAttention
+from ...layers.drop_path import DropPath
+from ...layers.pixel_values import check_pixel_values
+from ..classification import classification_loss
+from ..loading import SafeLoadingMixin
+from ..masked_image_modeling import (
     MaskedImageModelingMixin,
     MaskedImageModelingOutputWithMask,
     PixelShuffleDecoder,
     prepare_bool_masked_pos,
 )
-from ..classification import classification_loss
-from ..loading import SafeLoadingMixin
 from .configuration_cada_resnet import CADAResNetConfig
 
 

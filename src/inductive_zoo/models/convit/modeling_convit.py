@@ -4,7 +4,8 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from ...layers import GatedPositionalSelfAttention, MultiHeadSelfAttention
+from ...layers.attention import MultiHeadSelfAttention
+from ...layers.positional_attention import GatedPositionalSelfAttention
 from ..skeleton.modeling_skeleton import (
     IsotropicForImageClassification,
     IsotropicForMaskedImageModeling,

@@ -5,7 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import initialization as init
 
-from ...layers import ResidualBlock
+from ...layers.block import ResidualBlock
 from ..skeleton.modeling_skeleton import (
     IsotropicForImageClassification,
     IsotropicForMaskedImageModeling,

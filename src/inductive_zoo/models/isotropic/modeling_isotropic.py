@@ -4,7 +4,8 @@ masked-image-modeling heads."""
 import torch
 from torch import nn
 
-from ...layers import Mlp, MultiHeadSelfAttention
+from ...layers.attention import MultiHeadSelfAttention
+from ...layers.mlp import Mlp
 from ..skeleton.modeling_skeleton import (
     IsotropicForImageClassification,
     IsotropicForMaskedImageModeling,

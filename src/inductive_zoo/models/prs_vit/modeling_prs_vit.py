@@ -7,7 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import initialization as init
 
-from ...layers import GatedPositionalSelfAttention, MultiHeadSelfAttention, kernel_offsets
+from ...layers.attention import MultiHeadSelfAttention
+from ...layers.positional_attention import GatedPositionalSelfAttention, kernel_offsets
 from ..skeleton.modeling_skeleton import (
     IsotropicForImageClassification,
     IsotropicForMaskedImageModeling,

@@ -5,7 +5,7 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
-from ...objectives.masked_image_modeling import check_masked_image_modeling_config
+from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
 from ..validation import check_field_types
 

@@ -30,7 +30,7 @@ from transformers import PreTrainedConfig
 from transformers.modeling_outputs import MaskedImageModelingOutput
 from transformers.utils import ModelOutput
 
-from ..layers import check_pixel_values
+from ..layers.pixel_values import check_pixel_values
 
 MASKINGS = ("random", "block")
 RECONSTRUCTION_LOSSES = ("mse", "l1")
