@@ -23,6 +23,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests training conversion benchmarks
 	$(BIN)/ruff format --check src tests training conversion benchmarks
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest $(ARGS)

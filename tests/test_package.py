@@ -1,0 +1,60 @@
+"""The package as a user imports it: light, exporting only what can be built, everything else loaded on first use."""
+
+import subprocess
+import sys
+
+import pytest
+
+import inductive_zoo
+from inductive_zoo.models.skeleton import (
+    IsotropicForImageClassification,
+    IsotropicForMaskedImageModeling,
+    IsotropicModel,
+)
+
+HEAVY_MODULES = ("datasets", "pandas", "pyarrow", "sklearn", "matplotlib", "kornia", "inductive_zoo.training")
+
+
+def test_importing_the_package_loads_the_models_only():
+    code = f"import sys, inductive_zoo; print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+
+
+def test_lazy_exports_resolve_to_their_layer_and_unknown_names_raise():
+    assert inductive_zoo.PRSCallback.__module__ == "inductive_zoo.training.callbacks"
+    assert inductive_zoo.SimCLRModel.__module__ == "inductive_zoo.objectives.joint_embedding"
+    assert set(inductive_zoo.SELF_SUPERVISED_MODELS) == {"simclr", "dino"}
+    assert {"PRSCallback", "DINOModel"} <= set(dir(inductive_zoo))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        inductive_zoo.no_such_name  # noqa: B018
+
+
+def test_every_root_export_exists():
+    missing = [name for name in inductive_zoo.__all__ if not hasattr(inductive_zoo, name)]
+    assert missing == []
+
+
+def test_every_exported_model_class_can_be_built():
+    config_by_class = {model: config for config, *models in inductive_zoo.VARIANTS for model in models}
+    config_by_class.update({model: config for config, model in inductive_zoo.MASKED_IMAGE_MODELING_MODELS.items()})
+    exported = [getattr(inductive_zoo, name) for name in inductive_zoo.__all__]
+    model_classes = [
+        value
+        for value in exported
+        if isinstance(value, type) and value.__name__.endswith(("Model", "Modeling", "Classification"))
+    ]
+    unbuildable = [
+        cls.__name__
+        for cls in model_classes
+        if cls not in config_by_class and cls.__name__ not in ("SimCLRModel", "DINOModel")
+    ]
+    assert unbuildable == []
+
+
+@pytest.mark.parametrize(
+    "skeleton_class", [IsotropicModel, IsotropicForImageClassification, IsotropicForMaskedImageModeling]
+)
+def test_the_skeleton_alone_says_to_build_a_variant(skeleton_class):
+    with pytest.raises(TypeError, match="build a variant"):
+        skeleton_class(inductive_zoo.IsotropicConfig())
