@@ -1,6 +1,5 @@
 """ConViT: conversion from the reference key layout, GPSA as a convolution, local initialisation, attention maps."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import torch
 
 from inductive_zoo import ConViTConfig, ConViTForImageClassification, ConViTModel
 from inductive_zoo.conversion import (
+    convert_convit,
     convert_convit_model,
     convert_convit_state_dict,
     convit_config_from_reference,
@@ -17,8 +17,6 @@ from inductive_zoo.conversion import (
 )
 from inductive_zoo.layers import GatedPositionalSelfAttention
 from inductive_zoo.layers.positional_attention import kernel_offsets
-
-SCRIPT = Path(__file__).resolve().parents[1] / "conversion" / "convert_convit.py"
 
 # Small reference models: (img_size, patch_size, embed_dim, depth, num_heads, mlp_hidden, local_up_to_layer,
 # num_classes, qkv_bias).
@@ -236,10 +234,7 @@ def test_convert_script_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture
     reference = reference_state_dict(**REFERENCE_MODELS["4 heads"])
     checkpoint, output_dir = tmp_path / "convit.pth", tmp_path / "converted"
     torch.save({"model": {f"module.{key}": tensor for key, tensor in reference.items()}, "epoch": 1}, checkpoint)
-    spec = importlib.util.spec_from_file_location("convert_convit", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.main(
+    convert_convit.main(
         ["--checkpoint", str(checkpoint), "--output_dir", str(output_dir), "--locality_strength", "3", "--check"]
     )
     assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= {p.name for p in output_dir.iterdir()}

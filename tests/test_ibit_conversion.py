@@ -1,7 +1,6 @@
 """IBiT: conversion from the reference layout (giriguy/ConvFormer), and the reference switches against a plain
 re-statement of the reference forward pass."""
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -11,14 +10,13 @@ import torch
 from torch.nn import functional as F
 
 from inductive_zoo.conversion import (
+    convert_ibit,
     convert_ibit_model,
     convert_ibit_state_dict,
     ibit_config_from_reference,
     infer_ibit_hyperparameters,
 )
 from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification
-
-SCRIPT = Path(__file__).resolve().parents[1] / "conversion" / "convert_ibit.py"
 
 # Small reference models: the reference `IBiT(...)` arguments, plus `depth` and the MLP width (fixed there to 12 and
 # 4 * d_model).
@@ -254,10 +252,7 @@ def test_convert_script_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture
     reference = reference_state_dict(**REFERENCE_MODELS["3x3 grid, 3 heads, rank 4"])
     checkpoint, output_dir = tmp_path / "model299.pt", tmp_path / "converted"
     torch.save({f"module.{key}": tensor for key, tensor in reference.items()}, checkpoint)
-    spec = importlib.util.spec_from_file_location("convert_ibit", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.main(["--checkpoint", str(checkpoint), "--output_dir", str(output_dir), "--check"])
+    convert_ibit.main(["--checkpoint", str(checkpoint), "--output_dir", str(output_dir), "--check"])
     assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= {p.name for p in output_dir.iterdir()}
     assert "max abs logit difference 0.000e+00" in capsys.readouterr().out
     model = IBiTForImageClassification.from_pretrained(output_dir)

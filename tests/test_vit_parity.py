@@ -1,6 +1,5 @@
 """The ViT -> IsoTransformer conversion reproduces transformers' own ViT (random weights, both key layouts)."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -10,10 +9,14 @@ from torch import nn
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
 
 from inductive_zoo import IsoTransformerForImageClassification, IsoTransformerModel
-from inductive_zoo.conversion import convert_vit_model, convert_vit_state_dict, iso_transformer_config_from_vit
+from inductive_zoo.conversion import (
+    convert_vit,
+    convert_vit_model,
+    convert_vit_state_dict,
+    iso_transformer_config_from_vit,
+)
 
 TOLERANCE = 1e-4
-SCRIPT = Path(__file__).resolve().parents[1] / "conversion" / "convert_vit.py"
 
 # transformers 5 -> transformers 4 (Hub checkpoint) names of the layer parameters, applied in order.
 LEGACY_RENAMES = (
@@ -200,9 +203,6 @@ def test_convert_script_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture
     checkpoint, output_dir = tmp_path / "vit", tmp_path / "converted"
     randomised(ViTForImageClassification(vit_config())).save_pretrained(checkpoint)
     ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(checkpoint)
-    spec = importlib.util.spec_from_file_location("convert_vit", SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.main(["--checkpoint", str(checkpoint), "--output_dir", str(output_dir), "--check"])
+    convert_vit.main(["--checkpoint", str(checkpoint), "--output_dir", str(output_dir), "--check"])
     assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= {p.name for p in output_dir.iterdir()}
     assert capsys.readouterr().out.count("max abs logit difference") == 2

@@ -1,6 +1,6 @@
-"""Publishing to the Hub: model cards from `model_cards/`, `publish` (config, weights, processor, card, optional
-remote code or a transformers-native ViT export), `convert` (third-party checkpoints to ready-to-publish folders)
-and `release` (train, evaluate and publish every variant; `inductive_zoo.publishing.release`)."""
+"""Publishing to the Hub: model cards from `publishing/model_cards/`, `publish` (config, weights, processor, card,
+optional remote code or a transformers-native ViT export), `convert` (third-party checkpoints to ready-to-publish
+folders) and `release` (train, evaluate and publish every variant; `inductive_zoo.publishing.release`)."""
 
 from ..training.records import MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import CardInputs, render_model_card

@@ -1,4 +1,4 @@
-"""Model cards: one Jinja template per variant in the top-level `model_cards/` folder, rendered into a
+"""Model cards: one Jinja template per variant in the package's `publishing/model_cards/` folder, rendered into a
 `huggingface_hub.ModelCard` whose metadata (`ModelCardData`) carries the library, pipeline tag, license, tags,
 datasets, metrics, widget examples and a `model-index` filled from the checkpoint's evaluation results."""
 
@@ -12,8 +12,8 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ..training.records import TrainingSummary
 
-# The templates' folder in a source checkout (src/inductive_zoo/publishing -> the repository root).
-MODEL_CARDS_DIR = Path(__file__).resolve().parents[3] / "model_cards"
+# The templates' folder, installed with the package (package data).
+MODEL_CARDS_DIR = Path(__file__).resolve().parent / "model_cards"
 DEFAULT_LICENSE = "apache-2.0"
 # Metrics reported in the card, by the Trainer's key: (model-index metric type, display name).
 CARD_METRICS = {

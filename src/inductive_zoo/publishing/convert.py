@@ -1,42 +1,32 @@
 """`inductive-zoo convert {vit,convit,ibit} --checkpoint SOURCE --output_dir DIR [script options]`: runs the
-conversion script of `conversion/` (which converts, checks and saves the model and its image processor), then
-renders the variant's model card into DIR and records where the weights came from, so that DIR is ready for
-`inductive-zoo publish DIR --repo-id ORG/NAME --allow-unevaluated` (converted weights come without our evaluation)."""
+conversion script `inductive_zoo.conversion.convert_{kind}` (which converts, checks and saves the model and its
+image processor), then renders the variant's model card into DIR and records where the weights came from, so that
+DIR is ready for `inductive-zoo publish DIR --repo-id ORG/NAME --allow-unevaluated` (converted weights come
+without our evaluation)."""
 
 import argparse
-import importlib.util
 import json
+from importlib import import_module
 from pathlib import Path
 
-from .cards import MODEL_CARDS_DIR, CardInputs, render_model_card
+from .cards import CardInputs, render_model_card
 
-CONVERSION_DIR = MODEL_CARDS_DIR.parent / "conversion"
 # Written next to the converted model; `publish` adds its notes to the card.
 CONVERSION_RECORD = "conversion.json"
-# Per source layout: the script of `conversion/` and what the card says about the source.
+# Per source layout: the conversion script's module and what the card says about the source.
 CONVERTERS = {
     "vit": (
-        "convert_vit.py",
+        "convert_vit",
         "a transformers `ViTForImageClassification`; the conversion checked that the logits agree within 1e-4",
     ),
-    "convit": ("convert_convit.py", "the reference ConViT (facebookresearch/convit, timm's `convit_*` key layout)"),
-    "ibit": ("convert_ibit.py", "the IBiT author's code (key layout of his `IBiT.py`/`IBiTBlock.py`)"),
+    "convit": ("convert_convit", "the reference ConViT (facebookresearch/convit, timm's `convit_*` key layout)"),
+    "ibit": ("convert_ibit", "the IBiT author's code (key layout of his `IBiT.py`/`IBiTBlock.py`)"),
 }
 
 
 def run_conversion_script(kind: str, argv: list[str]) -> None:
-    """Runs `conversion/{script}`'s `main(argv)`.
-
-    Raises:
-        FileNotFoundError: the script is not there (an installation without the repository's `conversion/`).
-    """
-    script = CONVERSION_DIR / CONVERTERS[kind][0]
-    if not script.is_file():
-        raise FileNotFoundError(f"the conversion script {script} is missing; run from a checkout of inductive-zoo")
-    spec = importlib.util.spec_from_file_location(f"inductive_zoo_conversion_{kind}", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(argv)
+    """Runs `inductive_zoo.conversion.{module}`'s `main(argv)`."""
+    import_module(f"...conversion.{CONVERTERS[kind][0]}", __name__).main(argv)
 
 
 def convert(kind: str, checkpoint: str, output_dir: str | Path, script_args: list[str] | None = None) -> Path:
@@ -77,7 +67,9 @@ def main(argv: list[str] | None = None) -> Path:
     """Command-line entry point; arguments after the known ones go to the conversion script."""
     parser = argparse.ArgumentParser(prog="inductive-zoo convert", description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=sorted(CONVERTERS), help="layout of the source checkpoint")
-    parser.add_argument("--checkpoint", required=True, help="the source checkpoint (see conversion/*.py)")
+    parser.add_argument(
+        "--checkpoint", required=True, help="the source checkpoint (see the scripts inductive_zoo.conversion.convert_*)"
+    )
     parser.add_argument("--output_dir", "--output-dir", required=True, type=Path, help="where to write the model")
     args, script_args = parser.parse_known_args(argv)
     return convert(args.kind, args.checkpoint, args.output_dir, script_args)

@@ -1,6 +1,7 @@
 """Converts a reference ConViT checkpoint (facebookresearch/convit or timm `convit_*`) into a ConViT checkpoint.
 
-    python conversion/convert_convit.py --checkpoint convit_tiny.pth --output_dir DIR [--layer_norm_eps 1e-6] [--check]
+    python -m inductive_zoo.conversion.convert_convit --checkpoint convit_tiny.pth --output_dir DIR \\
+        [--layer_norm_eps 1e-6] [--check]
 
 Reads a local `.pth` (with `torch.load(weights_only=True)`; a plain state dict or a training checkpoint
 `{"model": state_dict, ...}`) or `.safetensors` file, infers the hyperparameters from the weights
@@ -16,8 +17,8 @@ a bare `convit.VisionTransformer` uses 1e-5. With `--check`, DIR is reloaded thr
 import argparse
 from pathlib import Path
 
-from inductive_zoo.conversion import convert_convit_model, infer_convit_hyperparameters
-from inductive_zoo.conversion.common import load_checkpoint_file, print_conversion_summary, save_converted
+from . import convert_convit_model, infer_convit_hyperparameters
+from .common import load_checkpoint_file, print_conversion_summary, save_converted
 
 # Hyperparameter overrides: (name, type, help).
 OVERRIDES = (

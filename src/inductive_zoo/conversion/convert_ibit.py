@@ -1,6 +1,7 @@
 """Converts a reference IBiT checkpoint (giriguy/ConvFormer, `Repo/IBiT/IBiT.py`) into an IBiT checkpoint.
 
-    python conversion/convert_ibit.py --checkpoint model299.pt --output_dir DIR [--double_output_projection] [--check]
+    python -m inductive_zoo.conversion.convert_ibit --checkpoint model299.pt --output_dir DIR \\
+        [--double_output_projection] [--check]
 
 Reads a local `.pt`/`.pth` (with `torch.load(weights_only=True)`; the state dict that the reference
 `train_IBiT` saves, or a checkpoint dict holding one under `model` / `state_dict`) or `.safetensors` file, infers the
@@ -17,8 +18,8 @@ with those of the converted model.
 import argparse
 from pathlib import Path
 
-from inductive_zoo.conversion import convert_ibit_model, infer_ibit_hyperparameters
-from inductive_zoo.conversion.common import load_checkpoint_file, print_conversion_summary, save_converted
+from . import convert_ibit_model, infer_ibit_hyperparameters
+from .common import load_checkpoint_file, print_conversion_summary, save_converted
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

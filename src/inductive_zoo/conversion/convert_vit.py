@@ -1,6 +1,6 @@
 """Converts a transformers ViT image classifier (a Hub id or a local directory) into an IsoTransformer checkpoint.
 
-    python conversion/convert_vit.py --checkpoint google/vit-base-patch16-224 --output_dir DIR [--check]
+    python -m inductive_zoo.conversion.convert_vit --checkpoint google/vit-base-patch16-224 --output_dir DIR [--check]
 
 Loads `ViTForImageClassification.from_pretrained(checkpoint)` in float32, converts it with
 `inductive_zoo.conversion.convert_vit_model`, compares the logits of both on a random batch (printing the largest
@@ -10,7 +10,6 @@ with the ViT again, which also checks the saved files.
 """
 
 import argparse
-import importlib.util
 
 import torch
 from transformers import (
@@ -21,11 +20,11 @@ from transformers import (
     ViTForImageClassification,
 )
 
-from inductive_zoo import IsoTransformerConfig
-from inductive_zoo.conversion import convert_vit_model
+from ..data.processing import image_processor_for
+from ..models.isotropic import IsoTransformerConfig
+from . import convert_vit_model
 
 TOLERANCE = 1e-4
-FALLBACK_PROCESSING_MODULE = "inductive_zoo.data.processing"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -49,31 +48,19 @@ def verify_logits(
         raise SystemExit(f"{name} does not reproduce the ViT's logits: max abs difference {difference:.3e}")
 
 
-def fallback_processing_module_exists() -> bool:
-    try:
-        return importlib.util.find_spec(FALLBACK_PROCESSING_MODULE) is not None
-    except ModuleNotFoundError:  # not even the parent package exists
-        return False
-
-
 def image_processor(checkpoint: str, config: IsoTransformerConfig) -> BaseImageProcessor | None:
-    """The checkpoint's image processor; without one, the zoo's for `config` (ImageNet statistics) when
-    `inductive_zoo.data.processing` exists and supports it, else `None`."""
+    """The checkpoint's image processor; without one, the zoo's for `config` (ImageNet statistics) when it supports
+    the config, else `None`."""
     try:
         return AutoImageProcessor.from_pretrained(checkpoint)
     except (OSError, ValueError) as error:
         print(f"note: {checkpoint} has no usable image processor ({error})")
-    if not fallback_processing_module_exists():
-        print(f"note: {FALLBACK_PROCESSING_MODULE} does not exist; no image processor is saved")
-        return None
-    from inductive_zoo.data.processing import image_processor_for
-
     try:
         processor = image_processor_for(config.image_size, config.num_channels)
     except ValueError as error:
         print(f"note: no image processor is saved: {error}")
         return None
-    print(f"note: saving the zoo's {FALLBACK_PROCESSING_MODULE}.image_processor_for(image_size, num_channels) instead")
+    print("note: saving the zoo's image processor (image_processor_for(image_size, num_channels)) instead")
     return processor
 
 
