@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-wheel test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests training benchmarks
 	$(BIN)/lint-imports
 
-test: lint
+test: lint test-wheel
 	$(BIN)/python -m pytest $(ARGS)
+
+# The built wheel, installed outside the source tree, runs the demo, publish and convert.
+test-wheel: $(STAMP)
+	VENV=$(VENV) .ci/check_wheel.sh
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow $(ARGS)
