@@ -17,6 +17,7 @@ saves them, e.g. `IsoTransformerConfig(..., simclr_temperature=0.5)`), with thes
 """
 
 import inspect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -68,6 +69,10 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     def for_config(cls, config: PreTrainedConfig) -> "JointEmbeddingPreTrainedModel":
         raise NotImplementedError
 
+    def other_backbones(self) -> list[nn.Module]:
+        """Backbones besides `backbone` that follow its structure (DINO's teacher)."""
+        return []
+
     def embed_views(self, backbone: nn.Module, views: torch.Tensor) -> torch.Tensor:
         """`pooler_output` of `backbone` for `(V, B, C, H, W)` views in one batched call: `(V * B, F)`."""
         if views.ndim != 5:
@@ -102,6 +107,27 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
             init.zeros_(module.running_mean)
             init.ones_(module.running_var)
             init.zeros_(module.num_batches_tracked)
+
+
+class ReparameterizableBackboneMixin:
+    """The capability of a reparameterizable backbone (PRS-ViT, Lee et al. 2022) passed through the wrapper, so that
+    `PRSCallback` drives pre-training under every objective: `layer_modes` of the trained backbone, and
+    `reparameterize`, which switches the same layers of every backbone the model holds (DINO's teacher too, so that
+    its EMA keeps averaging attention weights with attention weights). Mixed into `{Variant}ForSimCLR` /
+    `{Variant}ForDINO` when the variant's backbone has `reparameterize`."""
+
+    backbone: PreTrainedModel
+
+    @property
+    def layer_modes(self) -> list[str]:
+        return self.backbone.layer_modes
+
+    def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
+        layer_indices = list(layer_indices)
+        switched = self.backbone.reparameterize(layer_indices)
+        for other in self.other_backbones():
+            other.reparameterize(layer_indices)
+        return switched
 
 
 class SimCLRModel(JointEmbeddingPreTrainedModel):
@@ -183,6 +209,9 @@ class DINOModel(JointEmbeddingPreTrainedModel):
     def for_config(cls, config: PreTrainedConfig) -> "DINOModel":
         return dino_model_class(type(config))(config)
 
+    def other_backbones(self) -> list[nn.Module]:
+        return [self.teacher_backbone]
+
     def student_and_teacher(self) -> list[tuple[nn.Module, nn.Module]]:
         return [(self.backbone, self.teacher_backbone), (self.head, self.teacher_head)]
 
@@ -262,7 +291,8 @@ def _variant_class(base: type, objective: str, config_class: type[PreTrainedConf
     for attribute in ("_no_split_modules", "supports_gradient_checkpointing", "_supports_sdpa"):
         if hasattr(backbone, attribute):
             attributes[attribute] = getattr(backbone, attribute)
-    return type(name, (base,), attributes)
+    bases = (ReparameterizableBackboneMixin, base) if hasattr(backbone, "reparameterize") else (base,)
+    return type(name, bases, attributes)
 
 
 # The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective

@@ -148,7 +148,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     callbacks = [NonFiniteLossCallback()]
     if args.objective == "dino":
         callbacks.append(DINOTeacherCallback())
-    if hasattr(model.base_model, "reparameterize"):
+    if hasattr(model, "reparameterize"):
         callbacks.append(PRSCallback(args.schedule or "linear", args.conv_epochs))
     if args.knn_every_n_epochs:
         callbacks.append(KNNMonitorCallback(bank, held_out, every_n_epochs=args.knn_every_n_epochs))
