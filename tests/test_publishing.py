@@ -27,7 +27,12 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForImageClassification, ViTForImageClassification
 
-from inductive_zoo import IsoTransformerConfig, IsoTransformerForImageClassification
+from inductive_zoo import (
+    ConViTConfig,
+    ConViTForImageClassification,
+    IsoTransformerConfig,
+    IsoTransformerForImageClassification,
+)
 from inductive_zoo.publishing import (
     MissingEvaluationError,
     NotTransformersNativeError,
@@ -37,7 +42,7 @@ from inductive_zoo.publishing import (
     stage_repository,
 )
 from inductive_zoo.publishing.convert import convert
-from inductive_zoo.publishing.remote_code import auto_map_for
+from inductive_zoo.publishing.remote_code import auto_map_for, write_remote_code
 from inductive_zoo.training.image_classification import parse_args, run
 
 TOKEN = "hf_zoo_write_token"
@@ -406,3 +411,36 @@ def test_release_publishes_every_variant_and_resumes(hub, no_xet, tmp_path) -> N
     commits = hub.state.counts["commits"]
     assert release("zoo-org", "digits", tmp_path / "release", budget="small", token=TOKEN, endpoint=hub.url) == state
     assert hub.state.counts["commits"] == commits
+
+
+def test_a_convit_bundle_holds_only_what_convit_imports_and_loads_without_the_package(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = ConViTForImageClassification(
+        ConViTConfig(image_size=16, patch_size=4, hidden_size=32, num_attention_heads=4, intermediate_size=64,
+                     num_hidden_layers=2, local_up_to_layer=1, num_labels=3)
+    ).eval()  # fmt: skip
+    model.save_pretrained(tmp_path)
+    auto_map = write_remote_code(model.config, tmp_path)
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "auto_map": auto_map}))
+    bundled = {path.name for path in tmp_path.glob("*.py")}
+    foreign = [name for name in bundled if name.startswith(("objectives_", "training_", "data_", "models_cada"))]
+    assert foreign == [] and "layers_cada.py" not in bundled and "layers.py" not in bundled, sorted(bundled)
+    pixels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    torch.save(pixels, tmp_path / "pixels.pt")
+    code = (
+        BLOCK_PACKAGE
+        + """
+import torch
+from transformers import AutoModelForImageClassification
+model = AutoModelForImageClassification.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+assert not any(name.startswith("inductive_zoo") for name in sys.modules)
+with torch.no_grad():
+    torch.save(model(torch.load(sys.argv[1] + "/pixels.pt")).logits, sys.argv[1] + "/remote_logits.pt")
+"""
+    )
+    run_client(code, {**os.environ, "HF_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}, str(tmp_path))
+    with torch.no_grad():
+        expected = model(pixels).logits
+    torch.testing.assert_close(torch.load(tmp_path / "remote_logits.pt"), expected, rtol=0, atol=1e-6)
