@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoModelForImageClassification, TrainerCallback
+from transformers import AutoConfig, AutoModelForImageClassification, TrainerCallback
 
 from inductive_zoo import PRSCallback, PRSViTConfig, PRSViTForImageClassification
 from inductive_zoo.data import (
@@ -52,7 +52,37 @@ def test_reparameterize_preserves_the_function_on_real_images(cifar_pixels, laye
     assert [mode == "attention" for mode in model.layer_modes] == [index in layers for index in range(3)]
     assert model.config.attention_layers == layers
     assert relative_difference(before, after) < 1e-3
-    assert not torch.equal(before, after)  # the attention path really ran
+    # The attention path ran: the weight of content attention gets a gradient in every switched block only.
+    model(cifar_pixels).logits.logsumexp(dim=-1).sum().backward()
+    for index, mixer in enumerate(model.backbone.reparameterizable_mixers):
+        gradient = mixer.gating_param.grad
+        assert (gradient is not None and gradient.abs().max() > 0) == (index in layers)
+
+
+@pytest.mark.parametrize("layers", [[0, 1, 2]])
+def test_switched_blocks_can_leave_the_convolution_only_with_the_linear_gate(cifar_pixels, layers):
+    """The gradient on the content-attention weight of a freshly switched block: of order one with the linear gate,
+    scaled by sigmoid'(10) ~ 4.5e-5 with the saturated gate of configs saved before `reparameterization_switch`."""
+    gradients = {}
+    for switch in ("linear_gate", "saturated_gate"):
+        model = prs_model(reparameterization_switch=switch)
+        model.reparameterize(layers)
+        model(cifar_pixels).logits.logsumexp(dim=-1).sum().backward()
+        gradients[switch] = torch.stack(
+            [mixer.gating_param.grad.abs().mean() for mixer in model.backbone.reparameterizable_mixers]
+        )
+    assert (gradients["linear_gate"] > 1000 * gradients["saturated_gate"]).all(), gradients
+
+
+def test_a_config_saved_before_the_switch_field_keeps_the_saturated_gate(tmp_path):
+    assert PRSViTConfig().reparameterization_switch == "linear_gate"
+    legacy = PRSViTConfig().to_dict()
+    del legacy["reparameterization_switch"]
+    assert PRSViTConfig.from_dict(legacy).reparameterization_switch == "saturated_gate"
+    PRSViTConfig().save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).reparameterization_switch == "linear_gate"
+    with pytest.raises(ValueError, match="reparameterization_switch must be one of"):
+        PRSViTConfig(reparameterization_switch="soft")
 
 
 def test_reparameterize_preserves_border_tokens(cifar_pixels):
