@@ -243,6 +243,14 @@ def test_schedule_switches_each_layer_at_its_epoch_and_resumes_exactly(cifar10_p
     # linear, E = 2, three layers: layer 2 at epoch 0, layer 1 at epoch 1, layer 0 at epoch 2.
     assert switches(uninterrupted) == {2: 0, 1: 1, 0: 2}
     assert uninterrupted.model.layer_modes == ["attention"] * 3
+    # After every epoch, the diagnostics of the blocks switched so far, on the fixed evaluation batch.
+    diagnostics = [entry for entry in uninterrupted.state.log_history if "prs_content_weight_2" in entry]
+    assert [entry["epoch"] for entry in diagnostics] == [1.0, 2.0, 3.0, 4.0]
+    switched = [sorted(int(key.rsplit("_", 1)[1]) for key in entry if "content_weight" in key) for entry in diagnostics]
+    assert switched == [[2], [1, 2], [0, 1, 2], [0, 1, 2]]
+    last = diagnostics[-1]
+    assert last["prs_content_weight_2"] != 0.0  # the linear gate moved off the convolution
+    assert 1e-4 < last["prs_mass_outside_3x3_2"] < 1 and last["prs_attention_distance_2"] > 0.9
 
     stopped = build_trainer(*trainer_args(cifar10_path, tmp_path / "b", "--save_strategy", "epoch"))
     stopped.add_callback(StopAfterEpoch(2))  # after epochs 0 and 1: layer 0 is still a convolution

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers import PreTrainedModel, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..analysis import attention_mass_outside, mean_attention_distance
 from ..evaluation import extract_features, knn_accuracy
 from ..objectives.self_distillation import teacher_momentum
 
@@ -43,6 +44,36 @@ def prs_switch_epochs(schedule: str, conv_epochs: int, num_layers: int) -> list[
     return [round(conv_epochs * (num_layers - 1 - layer) / (num_layers - 1)) for layer in range(num_layers)]
 
 
+@torch.no_grad()
+def reparameterization_diagnostics(
+    model: nn.Module, pixel_values: torch.Tensor, batch_size: int = 64
+) -> dict[str, float]:
+    """What each switched block of a PRS-ViT model (a classifier or any model with a PRS-ViT `backbone`) has learned:
+    `prs_content_weight_{l}` (the weight of content attention, mean over heads), `prs_mass_outside_3x3_{l}` and
+    `prs_attention_distance_{l}` (`analysis.attention_mass_outside` and `mean_attention_distance` of the effective
+    mixing matrix returned by `output_attentions`, averaged over `pixel_values`, heads and patch queries). Empty
+    while every block is a convolution. Runs the backbone in eval mode and draws no random number."""
+    backbone = model.backbone
+    switched = [index for index, mode in enumerate(backbone.layer_modes) if mode == "attention"]
+    if not switched:
+        return {}
+    grid = (backbone.config.image_size // backbone.config.patch_size,) * 2
+    totals = {f"prs_{name}_{index}": 0.0 for index in switched for name in ("mass_outside_3x3", "attention_distance")}
+    was_training = backbone.training
+    backbone.eval()
+    device = next(backbone.parameters()).device
+    for chunk in pixel_values.split(batch_size):
+        attentions = backbone(chunk.to(device), output_attentions=True).attentions
+        for index in switched:
+            share = len(chunk) / len(pixel_values)
+            totals[f"prs_mass_outside_3x3_{index}"] += attention_mass_outside(attentions[index], grid) * share
+            totals[f"prs_attention_distance_{index}"] += mean_attention_distance(attentions[index], grid) * share
+    backbone.train(was_training)
+    mixers = backbone.reparameterizable_mixers
+    weights = {f"prs_content_weight_{index}": float(1 - mixers[index].positional_gate().mean()) for index in switched}
+    return {**weights, **totals}
+
+
 class PRSCallback(TrainerCallback):
     """Progressive reparameterization scheduling as a `TrainerCallback`.
 
@@ -52,12 +83,18 @@ class PRSCallback(TrainerCallback):
     "prs_switch_epoch": e}` and logged. The layer modes travel with the model's weights, so a run resumed from a
     checkpoint continues in the right modes; every process of a multi-process run takes the same decisions from
     the same epoch counter; gradient accumulation does not matter, switches happen at epoch boundaries.
+
+    With `diagnostic_pixels` (a fixed batch, e.g. 256 test images), the end of every epoch adds
+    `reparameterization_diagnostics` of the switched blocks to `state.log_history` (with `epoch` and `step`).
     """
 
-    def __init__(self, schedule: str = "linear", conv_epochs: int = 0) -> None:
+    def __init__(
+        self, schedule: str = "linear", conv_epochs: int = 0, diagnostic_pixels: torch.Tensor | None = None
+    ) -> None:
         prs_switch_epochs(schedule, conv_epochs, 1)  # validates the arguments
         self.schedule = schedule
         self.conv_epochs = conv_epochs
+        self.diagnostic_pixels = diagnostic_pixels
 
     def switch_due_layers(self, model: PreTrainedModel, state: TrainerState) -> None:
         epoch = int(state.epoch or 0)
@@ -79,6 +116,15 @@ class PRSCallback(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
     ) -> None:
         self.switch_due_layers(model, state)
+
+    def on_epoch_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
+    ) -> None:
+        if self.diagnostic_pixels is None:
+            return
+        diagnostics = reparameterization_diagnostics(model, self.diagnostic_pixels)
+        if diagnostics:
+            state.log_history.append({**diagnostics, "epoch": state.epoch, "step": state.global_step})
 
 
 class KNNMonitorCallback(TrainerCallback):

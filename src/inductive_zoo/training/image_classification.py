@@ -56,6 +56,8 @@ from .records import TrainingSummary
 logger = logging.getLogger(__name__)
 
 CONFIG_CLASSES = {config_class.model_type: config_class for config_class, _, _ in VARIANTS}
+# Evaluation images on which PRS-ViT's switched blocks are measured after every epoch (`PRSCallback`).
+PRS_DIAGNOSTIC_IMAGES = 256
 
 
 @dataclass
@@ -269,13 +271,16 @@ def build_trainer(
     eval_dataset = DecodedImageDataset(eval_split, eval_name, *columns)
     training_args.remove_unused_columns = False
     callbacks = [NonFiniteLossCallback(), WallClockCallback()]
+    collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
     if hasattr(model, "reparameterize"):
-        callbacks.append(PRSCallback(model_args.schedule or "linear", model_args.conv_epochs))
+        # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
+        diagnostic_images = eval_dataset.__getitems__(list(range(min(PRS_DIAGNOSTIC_IMAGES, len(eval_dataset)))))
+        diagnostic_pixels = collator(diagnostic_images)["pixel_values"]
+        callbacks.append(PRSCallback(model_args.schedule or "linear", model_args.conv_epochs, diagnostic_pixels))
     elif model_args.schedule is not None:
         raise ValueError(f"--schedule applies to PRS-ViT only, not to {model.config.model_type}")
     if model_args.model_ema_decay is not None:
         callbacks.append(ModelEMACallback(model_args.model_ema_decay))
-    collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
     train_collator = None
     if mixing.enabled:
         train_collator = MixupCutmixCollator(collator, model.config.num_labels, mixing)
