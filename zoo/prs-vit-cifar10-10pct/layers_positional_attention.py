@@ -78,6 +78,10 @@ class GatedPositionalSelfAttention(nn.Module):
         weight = torch.tensor([(2 * dx, 2 * dy, -1.0) for dx, dy in kernel_offsets(self.num_heads)])
         return weight.to(self.pos_proj.weight) * locality_strength
 
+    def positional_gate(self) -> torch.Tensor:
+        """`(heads,)` weight of the positional attention in each head's mix: `sigmoid(lambda_h)` (ConViT, eq. 5)."""
+        return torch.sigmoid(self.gating_param)
+
     def positional_attention(self, grid_size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         """`softmax_k(v_h^T r_qk)` of shape `(1, heads, N, N)`: the same for every image of the batch."""
         key = (grid_size, self.pos_proj.weight.device, dtype)
@@ -99,7 +103,7 @@ class GatedPositionalSelfAttention(nn.Module):
         """The explicit `(B, heads, N, N)` GPSA attention (ConViT, eq. 5, renormalised over keys)."""
         query, key = self.query_key(hidden_states, grid_size)
         content = torch.softmax((query * self.scale) @ key.transpose(-2, -1), dim=-1)
-        gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1)
+        gate = self.positional_gate().view(1, -1, 1, 1)
         attention = (1.0 - gate) * content + gate * self.positional_attention(grid_size, content.dtype)
         return attention / attention.sum(dim=-1, keepdim=True)
 
@@ -119,7 +123,7 @@ class GatedPositionalSelfAttention(nn.Module):
             context = F.dropout(attention, self.attention_dropout, self.training) @ value
         else:
             query, key = self.query_key(hidden_states, grid_size)
-            gate = torch.sigmoid(self.gating_param).view(1, -1, 1, 1).to(value.dtype)
+            gate = self.positional_gate().view(1, -1, 1, 1).to(value.dtype)
             content = F.scaled_dot_product_attention(query, key, value)
             positional = self.positional_attention(grid_size, value.dtype) @ value
             context = (1.0 - gate) * content + gate * positional

@@ -6,6 +6,10 @@ from typing import Any
 from .models_skeleton_configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
 
 # (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
+# How content attention enters a switched block (see `ReparameterizableConvAttention`).
+REPARAMETERIZATION_SWITCHES = ("linear_gate", "saturated_gate")
+# The switch of configs saved before `reparameterization_switch` existed.
+LEGACY_REPARAMETERIZATION_SWITCH = "saturated_gate"
 PRS_DIMS = {"micro": (16, 4, 3), "tiny": (32, 12, 10), "small": (48, 12, 10)}
 
 
@@ -43,8 +47,13 @@ class PRSViTConfig(IsotropicConfig):
             convolutions); kept up to date by `reparameterize`, saved with the model.
         reparameterization_locality_strength: `alpha` of the positional scores `-alpha ||delta - Delta_h||^2` set
             at the switch; large enough that each head attends to a single key (error about `exp(-alpha)`).
-        reparameterization_gate: gate logit `lambda` set at the switch; the content attention enters with weight
-            `1 - sigmoid(lambda)` (4.5e-5 at the default 10) and is learned from there.
+        reparameterization_switch: how content attention enters a switched block (see
+            `ReparameterizableConvAttention`): `"linear_gate"` (default), a plain trainable weight set to 0 at the
+            switch, or `"saturated_gate"`, ConViT's sigmoid gate set to `reparameterization_gate`, which leaves the
+            block a convolution in practice. A config saved without this field (before it existed) loads as
+            `"saturated_gate"`, so no saved model changes function.
+        reparameterization_gate: with `"saturated_gate"`, the gate logit `lambda` set at the switch; content
+            attention enters with weight `1 - sigmoid(lambda)` (4.5e-5 at the default 10).
     """
 
     model_type = "prs_vit"
@@ -58,6 +67,7 @@ class PRSViTConfig(IsotropicConfig):
     num_reparameterizable_layers: int = 10
     attention_layers: list[int] | None = None
     reparameterization_locality_strength: float = 50.0
+    reparameterization_switch: str = "linear_gate"
     reparameterization_gate: float = 10.0
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -85,6 +95,18 @@ class PRSViTConfig(IsotropicConfig):
         outside = [index for index in self.attention_layers if not 0 <= index < layers]
         if outside:
             raise ValueError(f"attention_layers {outside} are not reparameterizable layers (0..{layers - 1})")
+        if self.reparameterization_switch not in REPARAMETERIZATION_SWITCHES:
+            raise ValueError(
+                f"reparameterization_switch must be one of {REPARAMETERIZATION_SWITCHES}, "
+                f"got {self.reparameterization_switch!r}"
+            )
         alpha = self.reparameterization_locality_strength
         if not alpha > 0:
             raise ValueError(f"reparameterization_locality_strength must be positive, got {alpha!r}")
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "PRSViTConfig":
+        """A saved config without `reparameterization_switch` keeps the switch it was trained with."""
+        if "reparameterization_switch" not in config_dict and "reparameterization_switch" not in kwargs:
+            config_dict = {**config_dict, "reparameterization_switch": LEGACY_REPARAMETERIZATION_SWITCH}
+        return super().from_dict(config_dict, **kwargs)

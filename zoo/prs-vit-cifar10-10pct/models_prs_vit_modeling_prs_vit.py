@@ -8,7 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import initialization as init
 
-from .layers import GatedPositionalSelfAttention, MultiHeadSelfAttention, kernel_offsets
+from .layers_attention import MultiHeadSelfAttention
+from .layers_positional_attention import GatedPositionalSelfAttention, kernel_offsets
 from .models_skeleton_modeling_skeleton import IsotropicForImageClassification, IsotropicForMaskedImageModeling, IsotropicModel
 from .models_prs_vit_configuration_prs_vit import PRSViTConfig
 
@@ -24,9 +25,17 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
     - Attention mode: GPSA (d'Ascoli et al. 2021) over the same heads.
 
     `switch_to_attention` sets the positional scores of head `h` to `-alpha ||delta - Delta_h||^2` with a large
-    `alpha`, so each head attends to the in-grid key nearest to `q + Delta_h` (which is replicate padding), and the
-    gate to `sigmoid(lambda) ~ 1`: the block then computes the same function (Cordonnier et al. 2020 show attention
-    with such scores is a convolution), and content attention and locality are learned from there.
+    `alpha`, so each head attends to the in-grid key nearest to `q + Delta_h` (which is replicate padding), and
+    gives content attention no weight: the block then computes the same function (Cordonnier et al. 2020 show
+    attention with such scores is a convolution). How content attention enters is `config.reparameterization_switch`:
+
+    - `"linear_gate"` (the default): head `h` mixes `A_h = s_h C_h + (1 - s_h) P_h`, content attention `C_h` with
+      the plain trainable weight `s_h` (`gating_param`), set to 0 at the switch. The gradient of `s_h` is
+      `<dL/dA_h, C_h - P_h>`, of order one, so the block leaves the convolution as soon as the loss asks for it
+      (as Transformed CNNs, d'Ascoli et al. 2021, learn from a functionally identical conversion).
+    - `"saturated_gate"` (configs saved before this field existed): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
+      sigmoid(lambda_h) P_h` with `lambda_h = reparameterization_gate` (10): content attention enters with weight
+      4.5e-5 and its gradients are scaled by the same factor, so a switched block stays a convolution in practice.
     The mode lives in the persistent buffer `attention_mode` (saved with the weights, restored by
     `load_state_dict` when `Trainer` resumes) and in `config.attention_layers`.
     """
@@ -57,12 +66,21 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
     def mode(self) -> str:
         return ATTENTION if self.is_attention else CONVOLUTION
 
+    @property
+    def has_linear_gate(self) -> bool:
+        return self.config.reparameterization_switch == "linear_gate"
+
+    def positional_gate(self) -> torch.Tensor:
+        """`1 - s_h` with the linear gate (`gating_param` holds the content weight `s_h`), else GPSA's sigmoid."""
+        return 1.0 - self.gating_param if self.has_linear_gate else super().positional_gate()
+
     @torch.no_grad()
     def reset_positional_attention(self) -> None:
-        """Positional scores and gate of a freshly switched block: each head attends to its kernel tap."""
+        """Positional scores and gate of a freshly switched block: each head attends to its kernel tap, content
+        attention has no weight."""
         init.copy_(self.pos_proj.weight, self.local_position_weight(self.config.reparameterization_locality_strength))
         init.zeros_(self.pos_proj.bias)
-        init.constant_(self.gating_param, self.config.reparameterization_gate)
+        init.constant_(self.gating_param, 0.0 if self.has_linear_gate else self.config.reparameterization_gate)
 
     @torch.no_grad()
     def switch_to_attention(self) -> None:

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
-from .objectives_masked_image_modeling import check_masked_image_modeling_config
+from .models_masked_image_modeling import check_masked_image_modeling_config
 from .models_presets import PresetMixin
 from .models_validation import check_field_types
 

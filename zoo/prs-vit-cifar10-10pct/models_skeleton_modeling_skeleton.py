@@ -8,10 +8,12 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
 
-from .layers import ImageTokenEmbeddings, PositionEmbedding, ResidualBlock
-from .objectives_masked_image_modeling import MaskedImageModelingMixin, MaskedImageModelingOutputWithMask, PixelShuffleDecoder
+from .layers_block import ResidualBlock
+from .layers_embeddings import ImageTokenEmbeddings
+from .layers_position_embedding import PositionEmbedding
 from .models_classification import classification_loss
 from .models_loading import SafeLoadingMixin
+from .models_masked_image_modeling import MaskedImageModelingMixin, MaskedImageModelingOutputWithMask, PixelShuffleDecoder
 from .models_skeleton_configuration_skeleton import IsotropicConfig
 
 
@@ -57,6 +59,20 @@ class IsotropicPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
             super()._init_weights(module)
 
 
+def backbone_class_of(head: nn.Module) -> type["IsotropicModel"]:
+    """The `backbone_class` of a head model.
+
+    Raises:
+        TypeError: the head is the skeleton's own (no `backbone_class`), not a variant's.
+    """
+    if not hasattr(head, "backbone_class"):
+        raise TypeError(
+            f"{type(head).__name__} is the skeleton's head without a backbone; build a variant's model "
+            "(IsoTransformerForImageClassification, ConViTForMaskedImageModeling, ...) or set backbone_class"
+        )
+    return head.backbone_class
+
+
 class IsotropicModel(IsotropicPreTrainedModel):
     """The backbone: `embeddings -> num_hidden_layers x ResidualBlock(token mixer) -> LayerNorm -> pooling`.
 
@@ -86,6 +102,11 @@ class IsotropicModel(IsotropicPreTrainedModel):
         self.post_init()
 
     def build_token_mixer(self, config: IsotropicConfig, layer_index: int) -> nn.Module:
+        if not hasattr(self, "token_mixer_class"):
+            raise TypeError(
+                f"{type(self).__name__} is the skeleton without a token mixer; build a variant's model "
+                "(IsoTransformerModel, ConViTModel, ...) or set token_mixer_class in a subclass"
+            )
         return self.token_mixer_class(config)
 
     @classmethod
@@ -152,7 +173,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
     def __init__(self, config: IsotropicConfig) -> None:
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.backbone = self.backbone_class(config)
+        self.backbone = backbone_class_of(self)(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.post_init()
 
@@ -220,7 +241,7 @@ class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrai
 
     def __init__(self, config: IsotropicConfig) -> None:
         super().__init__(config)
-        self.backbone = self.backbone_class(config, use_mask_token=True)
+        self.backbone = backbone_class_of(self)(config, use_mask_token=True)
         self.decoder = PixelShuffleDecoder(config.hidden_size, config.patch_size, config.num_channels)
         self.post_init()
 

@@ -135,6 +135,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
     content = environment.get_template(name).render(
         card_data=data.to_yaml(),
         repo_id=inputs.repo_id,
+        config=inputs.config,
         image_size=inputs.config.image_size,
         loading=inputs.loading,
         label_names=[inputs.config.id2label[index] for index in sorted(inputs.config.id2label)],
