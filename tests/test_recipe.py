@@ -345,3 +345,17 @@ def test_pretraining_on_the_complement_of_the_fine_tuning_subset():
     assert set(split["row"]) == set(range(len(train))) - fine_tuning
     with pytest.raises(ValueError, match="exclude each other"):
         pretraining_split(train, PretrainingArguments(exclude_train_fraction=0.1, train_fraction=0.5), "label")
+
+
+def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(tmp_path):
+    from inductive_zoo.studies.zoo_table import ZooRun, time_to_accuracy, time_to_accuracy_table
+
+    curve = [(60.0, 0.40), (120.0, 0.56), (180.0, 0.52), (240.0, 0.61)]
+    assert [time_to_accuracy(curve, level) for level in (0.45, 0.55, 0.60, 0.7)] == [120.0, 120.0, 240.0, None]
+
+    def zoo_run(seed: int, run_curve: list[tuple[float, float]]) -> ZooRun:
+        return ZooRun(tmp_path, "cifar10-10pct-convit", seed, "test", 10, 0.6, None, None, None, 1, run_curve)
+
+    table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
+    assert "| `cifar10-10pct-convit` | 6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds) |" in table
+    assert time_to_accuracy_table([zoo_run(0, [(60.0, 0.3)])]).splitlines()[-1].count("not reached") == 3

@@ -7,8 +7,9 @@ Markdown for README.md and `training/RESULTS.md`, and accuracy against training 
 A run is a directory of `--runs` written by `inductive-zoo train --recipe NAME ... --output_dir RUNS/NAME-sSEED`:
 its `all_results.json` (the final evaluation, on the whole evaluation split), `training_summary.json` (recipe,
 data, training time, hardware) and `trainer_state.json` (per-epoch evaluations on the 2,000-image slice, with wall
-time). Runs of one recipe with several seeds become one row: mean and sample standard deviation. Only what the runs
-recorded is reported; nothing is filled in.
+time). Runs of one recipe with several seeds become one row: mean and sample standard deviation. A second table gives
+the training wall time each recipe needed to first reach 45 %, 55 % and 60 % on the per-epoch slice. Only what the
+runs recorded is reported; nothing is filled in.
 """
 
 import argparse
@@ -114,6 +115,37 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Accuracy levels of the time-to-accuracy table, on the per-epoch 2,000-image test slice.
+TIME_TO_ACCURACY_LEVELS = (0.45, 0.55, 0.60)
+
+
+def time_to_accuracy(curve: list[tuple[float, float]], level: float) -> float | None:
+    """Wall time (s) of the first per-epoch evaluation at or above `level`; `None` if the run never reached it."""
+    return next((time for time, accuracy in curve if accuracy >= level), None)
+
+
+def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_TO_ACCURACY_LEVELS) -> str:
+    """The Markdown table of the training wall time each recipe needed to reach each accuracy level on the
+    per-epoch evaluation slice (seeds pooled: the mean over the seeds that reached it, and how many did)."""
+    header = " | ".join(f"time to {level:.0%}" for level in levels)
+    lines = [f"| recipe | {header} |", "|---|" + "---|" * len(levels)]
+    by_recipe: dict[str, list[ZooRun]] = {}
+    for run in runs:
+        if run.curve:
+            by_recipe.setdefault(run.recipe, []).append(run)
+    for name, group in by_recipe.items():
+        cells = []
+        for level in levels:
+            reached = [time for run in group if (time := time_to_accuracy(run.curve, level)) is not None]
+            if not reached:
+                cells.append("not reached")
+                continue
+            seeds = f" ({len(reached)} of {len(group)} seeds)" if len(group) > 1 else ""
+            cells.append(f"{statistics.mean(reached) / 60:.0f} min{seeds}")
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def released_name(recipe: str) -> str:
     """The folder of a recipe's released checkpoint under `zoo/`: `cifar10-10pct-prs-vit` -> `prs-vit-cifar10-10pct`."""
     for family in ("cifar10-10pct", "cifar10-full"):
@@ -148,7 +180,7 @@ def main(argv: list[str] | None = None) -> str:
     if not args.runs.is_dir():
         raise SystemExit(f"inductive-zoo study zoo-table: no runs directory {args.runs}")
     runs = read_runs(args.runs)
-    table = zoo_table(runs, args.zoo)
+    table = zoo_table(runs, args.zoo) + "\n" + time_to_accuracy_table(runs)
     print(table)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
