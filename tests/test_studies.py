@@ -264,3 +264,32 @@ def test_isotropic_bias_study_writes_its_table_and_plots_and_reruns_only_missing
     assert "--depths 1,2" in (tmp_path / "command.txt").read_text()
     with pytest.raises(ValueError, match="--mixers must be among"):
         isotropic_bias.main(["--output_dir", str(tmp_path), "--mixers", "iso_vit"])
+
+
+def test_prs_schedule_study_trains_each_cell_once_and_reports_fourier_and_diagnostics(tmp_path):
+    from inductive_zoo.studies import prs_schedule
+
+    assert [cell.name for cell in prs_schedule.schedule_cells(50, [0, 1])] == [
+        "linear-E0-s0", "linear-E12-s0", "linear-E12-s1", "linear-E25-s0", "uniform-E12-s0", "uniform-E12-s1",
+        "never-E0-s0",
+    ]  # fmt: skip
+    output_dir = tmp_path / "study"
+    argv = [
+        "--dataset", "digits", "--seeds", "0", "--num_images", "16", "--output_dir", str(output_dir), "--",
+        "--num_train_epochs", "4", "--train_fraction", "0.05", "--per_device_train_batch_size", "32",
+        "--config_overrides", "hidden_size=36,num_hidden_layers=3,intermediate_size=72,num_reparameterizable_layers=2",
+        "--epoch_eval_samples", "50", "--report_to", "none",
+    ]  # fmt: skip
+    markdown = prs_schedule.main(argv)
+    cells = {path.stem: json.loads(path.read_text()) for path in (output_dir / "cells").glob("*.json")}
+    assert sorted(cells) == ["linear-E0-s0", "linear-E1-s0", "linear-E2-s0", "never-E0-s0", "uniform-E1-s0"]
+    assert all(len(cell["high_frequency"]) == 4 for cell in cells.values())  # embedding + 3 blocks
+    # Diagnostics after every epoch for the switched blocks only: linear E=2 switches block 1 at epoch 0, block 0 at 2.
+    switched = Counter(row["layer"] for row in cells["linear-E2-s0"]["diagnostics"])
+    assert switched == {1: 4, 0: 2}
+    assert cells["never-E0-s0"]["diagnostics"] == []
+    assert markdown.count("\n| ") == 6  # header and 5 rows
+    stamp = (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns
+    assert prs_schedule.main(argv) == markdown  # stored cells are not trained again
+    assert (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns == stamp
+    assert Image.open(output_dir / "diagnostics.png").size[0] > 0

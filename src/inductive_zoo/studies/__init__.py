@@ -1,6 +1,6 @@
 """The papers' experiments as runnable studies, each writing a table (Markdown + CSV), a plot (PNG) and the command
-and environment beside them: `inductive-zoo study data-efficiency|fourier|attention-maps|isotropic-bias ...`; and
-the zoo table of the recipe runs, `inductive-zoo study zoo-table`."""
+and environment beside them: `inductive-zoo study NAME ...` with NAME one of data-efficiency, fourier,
+attention-maps, isotropic-bias, prs-schedule; and the zoo table of the recipe runs, `inductive-zoo study zoo-table`."""
 
 import sys
 from importlib import import_module
@@ -11,6 +11,7 @@ STUDIES = {
     "fourier": "fourier",
     "attention-maps": "attention_maps",
     "isotropic-bias": "isotropic_bias",
+    "prs-schedule": "prs_schedule",
     "zoo-table": "zoo_table",
 }
 

@@ -1,0 +1,221 @@
+"""PRS's schedule study (Lee et al. 2022): how long each layer stays a convolution, and in which order layers switch,
+on the zoo's PRS-ViT recipe.
+
+    inductive-zoo study prs-schedule --dataset ../shared/datasets/cifar10 --output_dir outputs/study-prs-schedule \
+        --baseline IsoConvNet=outputs/zoo/cifar10-10pct-iso-convnet-s0 \
+        --baseline ConViT=outputs/zoo/cifar10-10pct-convit-s0 \
+        --baseline IsoTransformer=outputs/zoo/cifar10-10pct-iso-transformer-s0
+
+With `T` the recipe's epochs (`--recipe`, default `cifar10-10pct-prs-vit`; arguments after `--` override it, e.g.
+`-- --num_train_epochs 8`), the cells are: `linear` at E = 0 (every layer switches at epoch 0: the same run as
+`immediate` and `uniform` at E = 0, trained once), T/4 and T/2; `uniform` at E = T/4; `never` (a convnet throughout).
+`linear` and `uniform` at E = T/4 run with every `--seeds` seed, the others with the first. Each cell is the recipe's
+run (`inductive-zoo train --recipe ... --schedule S --conv_epochs E --seed s`) in `runs/<cell>/`, resumed from its
+last checkpoint when the study is run again; a finished cell is stored as `cells/<cell>.json` (written atomically)
+and skipped. Per cell: top-1 and top-5 on the whole evaluation split, the Fourier high-frequency value of every
+block (`studies.fourier`, on the first `--num_images` evaluation images) and `PRSCallback`'s per-epoch diagnostics
+of the switched blocks (content-attention weight, attention mass outside the 3x3 neighbourhood, mean attention
+distance). `--baseline LABEL=DIR` adds finished recipe runs (ConViT, IsoTransformer, IsoConvNet of the zoo table) to
+the Fourier comparison. Writes `results.md`, `results.csv`, `diagnostics.csv`, `fourier_depth.png`,
+`diagnostics.png`, `command.txt` and `environment.json`.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..training.checkpointing import write_json_atomic
+from ..training.image_classification import parse_args, run
+from .fourier import analyse
+from .inputs import image_batch, load_model, parse_labelled
+from .plotting import depth_colours, figure_grid, save_figure
+from .records import comma_list, markdown_table, record_run, write_csv
+
+DEFAULT_RECIPE = "cifar10-10pct-prs-vit"
+DIAGNOSTICS = ("content_weight", "mass_outside_3x3", "attention_distance")
+
+
+@dataclass(frozen=True)
+class ScheduleCell:
+    """One training run of the study: a PRS schedule, its convolution epochs `E` and a seed."""
+
+    schedule: str
+    conv_epochs: int
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.schedule}-E{self.conv_epochs}-s{self.seed}"
+
+    @property
+    def label(self) -> str:
+        return "never (convnet)" if self.schedule == "never" else f"{self.schedule} E={self.conv_epochs}"
+
+
+def schedule_cells(epochs: int, seeds: list[int]) -> list[ScheduleCell]:
+    """The study's cells for a recipe of `epochs` epochs (see the module docstring)."""
+    quarter, half = round(epochs / 4), round(epochs / 2)
+    cells = [ScheduleCell("linear", 0, seeds[0])]
+    cells += [ScheduleCell("linear", quarter, seed) for seed in seeds]
+    cells += [ScheduleCell("linear", half, seeds[0])]
+    cells += [ScheduleCell("uniform", quarter, seed) for seed in seeds]
+    cells += [ScheduleCell("never", 0, seeds[0])]
+    return cells
+
+
+def cell_arguments(cell: ScheduleCell, args: argparse.Namespace, run_dir: Path) -> list[str]:
+    return [
+        "--recipe", args.recipe, "--dataset", args.dataset, "--output_dir", str(run_dir),
+        *args.extra,
+        "--schedule", cell.schedule, "--conv_epochs", str(cell.conv_epochs), "--seed", str(cell.seed),
+        "--resume_from_checkpoint", "auto",
+    ]  # fmt: skip
+
+
+def diagnostics_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`PRSCallback`'s entries as rows `{epoch, layer, content_weight, mass_outside_3x3, attention_distance}`."""
+    rows = []
+    for entry in log_history:
+        layers = sorted(int(key.rsplit("_", 1)[1]) for key in entry if key.startswith("prs_content_weight_"))
+        for layer in layers:
+            row = {"epoch": entry["epoch"], "layer": layer}
+            row.update({name: entry[f"prs_{name}_{layer}"] for name in DIAGNOSTICS})
+            rows.append(row)
+    return rows
+
+
+def train_cell(cell: ScheduleCell, args: argparse.Namespace, output_dir: Path) -> dict[str, Any]:
+    """Trains (or resumes) one cell with the recipe and measures it; returns what its stored JSON holds."""
+    run_dir = output_dir / "runs" / cell.name
+    trainer, metrics = run(*parse_args(cell_arguments(cell, args, run_dir)))
+    model = load_model(str(run_dir))
+    pixel_values = image_batch(args.dataset, args.num_images, model.config.image_size)[1]
+    fourier = analyse(cell.label, model, pixel_values)
+    return {
+        "schedule": cell.schedule,
+        "conv_epochs": cell.conv_epochs,
+        "seed": cell.seed,
+        "label": cell.label,
+        "top1": metrics["eval_accuracy"],
+        "top5": metrics["eval_top5_accuracy"],
+        "high_frequency": fourier.high_frequency,
+        "reparameterizable_layers": model.config.num_reparameterizable_layers,
+        "diagnostics": diagnostics_history(trainer.state.log_history),
+    }
+
+
+def baseline_record(label: str, directory: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A finished recipe run given by `--baseline`: its top-1 and Fourier high-frequency values."""
+    metrics = json.loads((Path(directory) / "all_results.json").read_text())
+    model = load_model(directory)
+    pixel_values = image_batch(args.dataset, args.num_images, model.config.image_size)[1]
+    return {
+        "label": label,
+        "top1": metrics["eval_accuracy"],
+        "high_frequency": analyse(label, model, pixel_values).high_frequency,
+    }
+
+
+def mean_and_spread(values: list[float]) -> str:
+    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+    return f"{statistics.mean(values):.4f}{spread} (n={len(values)})"
+
+
+def summarise(records: list[dict[str, Any]], baselines: list[dict[str, Any]], output_dir: Path, epochs: int) -> str:
+    """Writes the tables and plots; returns the Markdown."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["label"], []).append(record)
+    depth = max(len(record["high_frequency"]) for record in [*records, *baselines])
+    header = ["model", "top-1 (mean ± sd, n seeds)", *(f"HF block {index}" for index in range(1, depth))]
+    rows = []
+    for label, group in groups.items():
+        blocks = zip(*(record["high_frequency"][1:] for record in group), strict=True)
+        rows.append(
+            [label, mean_and_spread([r["top1"] for r in group]), *(f"{statistics.mean(b):.3f}" for b in blocks)]
+        )
+    for baseline in baselines:
+        blocks = [f"{value:.3f}" for value in baseline["high_frequency"][1:]]
+        rows.append([f"{baseline['label']} (baseline)", f"{baseline['top1']:.4f}", *blocks])
+    rows = [row + [""] * (len(header) - len(row)) for row in rows]
+    markdown = (
+        f"PRS-ViT schedules on the recipe's {epochs} epochs: top-1 on the whole evaluation split, and the Fourier "
+        "high-frequency value (relative log amplitude at pi, mean over seeds) of every block's output.\n\n"
+        + markdown_table(header, rows)
+    )
+    (output_dir / "results.md").write_text(markdown)
+    columns = ["schedule", "conv_epochs", "seed", "top1", "top5"]
+    write_csv(output_dir / "results.csv", records, columns)
+    diagnostic_rows = [{"cell": r["label"], "seed": r["seed"], **row} for r in records for row in r["diagnostics"]]
+    if diagnostic_rows:
+        write_csv(output_dir / "diagnostics.csv", diagnostic_rows, list(diagnostic_rows[0]))
+
+    figure, axes = figure_grid(1, 1, panel_inches=(5.5, 3.8))
+    for label, group in groups.items():
+        curves = list(zip(*(record["high_frequency"] for record in group), strict=True))
+        axes[0][0].plot(range(len(curves)), [statistics.mean(point) for point in curves], marker="o", label=label)
+    for baseline in baselines:
+        hf = baseline["high_frequency"]
+        axes[0][0].plot(range(len(hf)), hf, linestyle="--", marker="s", label=baseline["label"])
+    axes[0][0].set_xlabel("hidden state (0: embedding)")
+    axes[0][0].set_ylabel("relative log amplitude at pi")
+    axes[0][0].legend(fontsize="x-small")
+    save_figure(figure, output_dir / "fourier_depth.png")
+
+    first_seed = [group[0] for group in groups.values() if group[0]["diagnostics"]]
+    if first_seed:
+        figure, axes = figure_grid(1, len(first_seed), panel_inches=(3.4, 3.0))
+        for axis, record in zip(axes[0], first_seed, strict=True):
+            colours = depth_colours(record["reparameterizable_layers"])
+            for layer in range(record["reparameterizable_layers"]):
+                points = [row for row in record["diagnostics"] if row["layer"] == layer]
+                if points:
+                    epochs_seen = [row["epoch"] for row in points]
+                    axis.plot(epochs_seen, [row["mass_outside_3x3"] for row in points], color=colours[layer],
+                              label=f"block {layer + 1}")  # fmt: skip
+            axis.set_title(record["label"], fontsize="small")
+            axis.set_xlabel("epoch")
+            axis.set_ylabel("attention mass outside 3x3")
+            axis.legend(fontsize="xx-small")
+        save_figure(figure, output_dir / "diagnostics.png")
+    return markdown
+
+
+def parse_study_args(argv: list[str]) -> argparse.Namespace:
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="uoft-cs/cifar10")
+    parser.add_argument("--recipe", default=DEFAULT_RECIPE, help="the PRS-ViT recipe of the catalogue to run")
+    parser.add_argument("--seeds", type=comma_list(int), default=[0, 1, 2])
+    parser.add_argument("--num_images", type=int, default=64, help="evaluation images of the Fourier analysis")
+    parser.add_argument("--baseline", action="append", default=[], help="LABEL=DIR of a finished recipe run")
+    parser.add_argument("--output_dir", default="outputs/study-prs-schedule")
+    args = parser.parse_args(argv)
+    args.extra = extra
+    return args
+
+
+def main(argv: list[str] | None = None) -> str:
+    """Command-line entry point: `inductive-zoo study prs-schedule ...`; returns the Markdown table."""
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_study_args(argv)
+    output_dir = Path(args.output_dir)
+    record_run(output_dir, "prs-schedule", argv)
+    _, _, training_args = parse_args(["--recipe", args.recipe, "--output_dir", str(output_dir), *args.extra])
+    epochs = round(training_args.num_train_epochs)
+    records = []
+    for cell in schedule_cells(epochs, args.seeds):
+        path = output_dir / "cells" / f"{cell.name}.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, train_cell(cell, args, output_dir))
+        records.append(json.loads(path.read_text()))
+    baselines = [baseline_record(label, directory, args) for label, directory in map(parse_labelled, args.baseline)]
+    markdown = summarise(records, baselines, output_dir, epochs)
+    print(markdown)
+    return markdown
