@@ -47,3 +47,23 @@ def test_bf16_training_tracks_fp32(config_class, tmp_path):
     assert max(abs(a - b) for a, b in zip(fp32, bf16, strict=True)) < LOSS_TOLERANCE, (fp32, bf16)
     assert fp32 != bf16  # autocast really ran in bfloat16
     assert bf16[-1] < bf16[0]  # and the model learns
+
+
+def test_cpu_attention_in_bf16_takes_the_math_backend_and_matches_fp32():
+    from torch.nn import functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from inductive_zoo.layers.attention import scaled_dot_product_attention
+
+    generator = torch.Generator().manual_seed(0)
+    query, key, value = (torch.randn(2, 3, 16, 8, generator=generator) for _ in range(3))
+    reference = F.scaled_dot_product_attention(query, key, value)
+    reduced = [tensor.bfloat16().requires_grad_() for tensor in (query, key, value)]
+    output = scaled_dot_product_attention(*reduced)
+    with sdpa_kernel(SDPBackend.MATH):
+        math_output = F.scaled_dot_product_attention(*reduced)
+    assert output.dtype == torch.bfloat16 and torch.equal(output, math_output)
+    torch.testing.assert_close(output.float(), reference, atol=3e-2, rtol=3e-2)
+    output.sum().backward()
+    assert all(tensor.grad is not None and torch.isfinite(tensor.grad).all() for tensor in reduced)
+    torch.testing.assert_close(scaled_dot_product_attention(query, key, value), reference, atol=0, rtol=0)

@@ -3,7 +3,23 @@
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import PreTrainedConfig
+
+# Reduced precisions in which CPU attention runs on the math backend (see `scaled_dot_product_attention`).
+CPU_MATH_ATTENTION_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def scaled_dot_product_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """`torch.nn.functional.scaled_dot_product_attention`; on CPU in bfloat16/float16 (under autocast) with the math
+    backend. Why: the fused CPU kernel's backward is far slower in reduced precision than the math backend's matmuls,
+    which use the CPU's bf16 units (`benchmarks/profile_step.py`; figures in `training/RESULTS.md`)."""
+    if query.device.type == "cpu" and query.dtype in CPU_MATH_ATTENTION_DTYPES:
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
+    return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
 
 
 class MultiHeadSelfAttention(nn.Module):
@@ -39,6 +55,6 @@ class MultiHeadSelfAttention(nn.Module):
             attention = attention.to(query.dtype)
             context = F.dropout(attention, dropout, self.training) @ value
         else:
-            context = F.scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+            context = scaled_dot_product_attention(query, key, value, dropout_p=dropout)
         context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
         return self.proj(context), attention if output_attentions else None

@@ -7,6 +7,8 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
+from .attention import scaled_dot_product_attention
+
 
 def relative_position_features(grid_size: tuple[int, int]) -> torch.Tensor:
     """`r_qk = (dx, dy, dx^2 + dy^2)` for every query/key pair of a raster-ordered grid, shape `(N, N, 3)`.
@@ -123,7 +125,7 @@ class GatedPositionalSelfAttention(nn.Module):
         else:
             query, key = self.query_key(hidden_states, grid_size)
             gate = self.positional_gate().view(1, -1, 1, 1).to(value.dtype)
-            content = F.scaled_dot_product_attention(query, key, value)
+            content = scaled_dot_product_attention(query, key, value)
             positional = self.positional_attention(grid_size, value.dtype) @ value
             context = (1.0 - gate) * content + gate * positional
         context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
