@@ -28,6 +28,7 @@ from transformers import initialization as init
 from transformers.utils import ModelOutput
 
 from ..models.loading import SafeLoadingMixin
+from ..models.prs_vit.modeling_prs_vit import ReparameterizableBackboneMixin
 from ..models.registry import VARIANTS, backbone_class_for
 from .contrastive import ProjectionHead, nt_xent_loss
 from .self_distillation import DINOHead, DINOLoss, teacher_temperature
@@ -109,22 +110,15 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
             init.zeros_(module.num_batches_tracked)
 
 
-class ReparameterizableBackboneMixin:
-    """The capability of a reparameterizable backbone (PRS-ViT, Lee et al. 2022) passed through the wrapper, so that
-    `PRSCallback` drives pre-training under every objective: `layer_modes` of the trained backbone, and
-    `reparameterize`, which switches the same layers of every backbone the model holds (DINO's teacher too, so that
-    its EMA keeps averaging attention weights with attention weights). Mixed into `{Variant}ForSimCLR` /
-    `{Variant}ForDINO` when the variant's backbone has `reparameterize`."""
-
-    backbone: PreTrainedModel
-
-    @property
-    def layer_modes(self) -> list[str]:
-        return self.backbone.layer_modes
+class ReparameterizableJointEmbeddingMixin(ReparameterizableBackboneMixin):
+    """PRS-ViT's `layer_modes` and `reparameterize` passed through a joint-embedding model, so that `PRSCallback`
+    drives pre-training under every objective; `reparameterize` also switches the same layers of every other
+    backbone the model holds (DINO's teacher, so that its EMA keeps averaging attention weights with attention
+    weights). Mixed into `{Variant}ForSimCLR` / `{Variant}ForDINO` when the variant's backbone has `reparameterize`."""
 
     def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
         layer_indices = list(layer_indices)
-        switched = self.backbone.reparameterize(layer_indices)
+        switched = super().reparameterize(layer_indices)
         for other in self.other_backbones():
             other.reparameterize(layer_indices)
         return switched
@@ -291,7 +285,7 @@ def _variant_class(base: type, objective: str, config_class: type[PreTrainedConf
     for attribute in ("_no_split_modules", "supports_gradient_checkpointing", "_supports_sdpa"):
         if hasattr(backbone, attribute):
             attributes[attribute] = getattr(backbone, attribute)
-    bases = (ReparameterizableBackboneMixin, base) if hasattr(backbone, "reparameterize") else (base,)
+    bases = (ReparameterizableJointEmbeddingMixin, base) if hasattr(backbone, "reparameterize") else (base,)
     return type(name, bases, attributes)
 
 
