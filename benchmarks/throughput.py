@@ -43,22 +43,7 @@ from timing import (
 )
 from torch.utils.flop_counter import FlopCounterMode
 
-from inductive_zoo import (
-    CADAResNetConfig,
-    CADAResNetForImageClassification,
-    ConViTConfig,
-    ConViTForImageClassification,
-    IBiTConfig,
-    IBiTForImageClassification,
-    IsoConvNetConfig,
-    IsoConvNetForImageClassification,
-    IsoMixerConfig,
-    IsoMixerForImageClassification,
-    IsoTransformerConfig,
-    IsoTransformerForImageClassification,
-    PRSViTConfig,
-    PRSViTForImageClassification,
-)
+from inductive_zoo import MANIFESTS, PRSViTConfig
 
 VIT = "transformers ViT"
 ISO = "IsoTransformer"
@@ -68,37 +53,36 @@ MIB = 2**20
 
 
 def model_builders(preset: str, cada_preset: str) -> dict[str, Callable[[], torch.nn.Module]]:
-    """A constructor per benchmarked model (constructors, so that a fresh process can build just one)."""
+    """A constructor per benchmarked model, one per variant of `inductive_zoo.MANIFESTS` at the PRS-ViT preset's
+    size (`VariantManifest.matched_overrides`; a convolutional variant at `cada_preset`), a reparameterizable one
+    also with every layer switched to attention, and transformers' ViT (constructors, so that a fresh process can
+    build just one)."""
     prs_config = PRSViTConfig.from_preset(preset, num_labels=10)
-    shared = {
-        key: getattr(prs_config, key)
-        for key in ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "intermediate_size")
-    }
-    reparameterizable = prs_config.num_reparameterizable_layers
+    builders: dict[str, Callable[[], torch.nn.Module]] = {}
+    for manifest in MANIFESTS:
+        reparameterizable = hasattr(manifest.image_classification_class, "reparameterize")
+        if manifest.token_model:
+            name = f"{manifest.display_name}, convolution mode" if reparameterizable else manifest.display_name
+            config = manifest.config_class(**manifest.matched_overrides(prs_config), num_labels=10)
+        else:
+            name = f"{manifest.display_name} {cada_preset} (own dims)"
+            config = manifest.config_class.from_preset(cada_preset, image_size=prs_config.image_size, num_labels=10)
 
-    def prs_attention() -> torch.nn.Module:
-        # Its own config: reparameterize() records the switched layers in the model's config.
-        model = PRSViTForImageClassification(copy.deepcopy(prs_config))
-        model.reparameterize(range(reparameterizable))
-        return model
+        def build(manifest=manifest, config=config) -> torch.nn.Module:
+            # A copy of the config per model: reparameterize() records the switched layers in the model's config.
+            return manifest.image_classification_class(copy.deepcopy(config))
 
-    return {
-        PRS_CONV: lambda: PRSViTForImageClassification(copy.deepcopy(prs_config)),
-        PRS_ATTENTION: prs_attention,
-        "ConViT": lambda: ConViTForImageClassification(
-            ConViTConfig(**shared, num_attention_heads=9, local_up_to_layer=reparameterizable, num_labels=10)
-        ),
-        ISO: lambda: IsoTransformerForImageClassification(
-            IsoTransformerConfig(**shared, num_attention_heads=9, num_labels=10)
-        ),
-        IBIT: lambda: IBiTForImageClassification(IBiTConfig(**shared, num_attention_heads=9, num_labels=10)),
-        "IsoMixer": lambda: IsoMixerForImageClassification(IsoMixerConfig(**shared, num_labels=10)),
-        "IsoConvNet": lambda: IsoConvNetForImageClassification(IsoConvNetConfig(**shared, num_labels=10)),
-        f"CADA-ResNet {cada_preset} (own dims)": lambda: CADAResNetForImageClassification(
-            CADAResNetConfig.from_preset(cada_preset, image_size=prs_config.image_size, num_labels=10)
-        ),
-        VIT: lambda: vit_twin(prs_config),
-    }
+        builders[name] = build
+        if reparameterizable:
+
+            def build_switched(build=build) -> torch.nn.Module:
+                model = build()
+                model.reparameterize(range(len(model.layer_modes)))
+                return model
+
+            builders[f"{manifest.display_name}, attention mode"] = build_switched
+    builders[VIT] = lambda: vit_twin(prs_config)
+    return builders
 
 
 def resident_kib(field: str) -> int:

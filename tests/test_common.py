@@ -1,6 +1,7 @@
-"""Tests applied to every model class of every variant: later variants get them by joining `VARIANTS` and
-`conftest.VARIANT_SPECS`. Token models (patches, position embedding) and convolutional models (stage maps, any image
-size) share every test that makes sense for both; the few that only make sense for one kind skip the other, saying why.
+"""Tests applied to every model class of every variant: a variant gets them through its manifest (`test_config`,
+`token_model`, `fixed_image_size`). Token models (patches, position embedding) and convolutional models (stage maps,
+any image size) share every test that makes sense for both; the few that only make sense for one kind skip the
+other, saying why.
 """
 
 import json
@@ -16,6 +17,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 
 import inductive_zoo
 from inductive_zoo.data import image_processor_for
+from inductive_zoo.models.registry import manifest_for
 
 
 def main_output(outputs) -> torch.Tensor:
@@ -185,7 +187,7 @@ def test_other_image_size_with_position_interpolation(config_class, model_class,
     larger = torch.randn(2, 3, 24, 24)
     with pytest.raises(ValueError, match="does not match the model's 16x16"):
         model(larger)
-    if config_class.model_type in ("iso_mixer", "ibit"):  # position-specific weights: one image size only
+    if manifest_for(config_class).fixed_image_size:  # position-specific weights: one image size only
         with pytest.raises(ValueError, match="cannot run at another image size"):
             model(larger, interpolate_pos_encoding=True)
         return

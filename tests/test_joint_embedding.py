@@ -8,9 +8,10 @@ from conftest import tiny_config
 from transformers import AutoModelForImageClassification, Trainer, TrainerCallback, TrainingArguments
 
 import inductive_zoo
-from inductive_zoo import IBiTConfig, IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
+from inductive_zoo import IsoConvNetConfig, IsoTransformerConfig
 from inductive_zoo.data import IMAGENET_MEAN, IMAGENET_STD, DecodedImageDataset, load_image_dataset
 from inductive_zoo.data.views import MultiViewCollator, MultiViewConfig
+from inductive_zoo.models.registry import MANIFESTS
 from inductive_zoo.objectives.joint_embedding import DINOModel, SimCLRModel, dino_model_class, simclr_model_class
 from inductive_zoo.objectives.self_distillation import teacher_momentum
 from inductive_zoo.training.callbacks import DINOTeacherCallback
@@ -168,7 +169,9 @@ def test_teacher_callback_applies_one_ema_step_of_the_cosine_schedule():
         assert torch.equal(parameter, student[name])
 
 
-@pytest.mark.parametrize("config_class", [IsoMixerConfig, IBiTConfig])
+@pytest.mark.parametrize(
+    "config_class", [manifest.config_class for manifest in MANIFESTS if manifest.fixed_image_size], ids=str
+)
 def test_dino_refuses_local_views_on_fixed_size_backbones(config_class):
     model = dino(config_class)
     global_views, local_views = torch.randn(2, 2, 3, 32, 32), torch.randn(2, 2, 3, 12, 12)

@@ -6,35 +6,16 @@ Importing the package registers every variant with transformers' Auto classes.
 from importlib import import_module
 from typing import Any
 
-from .models.cada_resnet import (
-    CADAResNetConfig,
-    CADAResNetForImageClassification,
-    CADAResNetForMaskedImageModeling,
-    CADAResNetModel,
-)
-from .models.convit import ConViTConfig, ConViTForImageClassification, ConViTForMaskedImageModeling, ConViTModel
-from .models.ibit import IBiTConfig, IBiTForImageClassification, IBiTForMaskedImageModeling, IBiTModel
-from .models.isotropic import (
-    IsoConvNetConfig,
-    IsoConvNetForImageClassification,
-    IsoConvNetForMaskedImageModeling,
-    IsoConvNetModel,
-    IsoMixerConfig,
-    IsoMixerForImageClassification,
-    IsoMixerForMaskedImageModeling,
-    IsoMixerModel,
-    IsoTransformerConfig,
-    IsoTransformerForImageClassification,
-    IsoTransformerForMaskedImageModeling,
-    IsoTransformerModel,
-)
-from .models.prs_vit import PRSViTConfig, PRSViTForImageClassification, PRSViTForMaskedImageModeling, PRSViTModel
-from .models.registry import MASKED_IMAGE_MODELING_MODELS, VARIANTS, register_auto_classes
+from .models.registry import MANIFESTS, MASKED_IMAGE_MODELING_MODELS, VARIANTS, register_auto_classes
 from .models.skeleton import IsotropicConfig
 
 __version__ = "0.1.0"
 
 register_auto_classes()
+
+# Every variant's config and model classes, as its manifest declares them (`IsoMixerConfig`, `ConViTModel`, ...).
+_VARIANT_EXPORTS = {name: cls for manifest in MANIFESTS for name, cls in manifest.public_names().items()}
+globals().update(_VARIANT_EXPORTS)
 
 # Names exported from the layers above the models, imported on first use (PEP 562), so that `import inductive_zoo`
 # loads the models only (not datasets, pandas or the training stack).
@@ -63,43 +44,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "MANIFESTS",
     "MASKED_IMAGE_MODELING_MODELS",
-    "SELF_SUPERVISED_MODELS",
     "VARIANTS",
-    "CADAResNetConfig",
-    "CADAResNetForImageClassification",
-    "CADAResNetForMaskedImageModeling",
-    "CADAResNetModel",
-    "ConViTConfig",
-    "ConViTForImageClassification",
-    "ConViTForMaskedImageModeling",
-    "ConViTModel",
-    "DINOModel",
-    "DINOTeacherCallback",
-    "IBiTConfig",
-    "IBiTForImageClassification",
-    "IBiTForMaskedImageModeling",
-    "IBiTModel",
-    "IsoConvNetConfig",
-    "IsoConvNetForImageClassification",
-    "IsoConvNetForMaskedImageModeling",
-    "IsoConvNetModel",
-    "IsoMixerConfig",
-    "IsoMixerForImageClassification",
-    "IsoMixerForMaskedImageModeling",
-    "IsoMixerModel",
-    "IsoTransformerConfig",
-    "IsoTransformerForImageClassification",
-    "IsoTransformerForMaskedImageModeling",
-    "IsoTransformerModel",
     "IsotropicConfig",
-    "KNNMonitorCallback",
-    "PRSCallback",
-    "PRSViTConfig",
-    "PRSViTForImageClassification",
-    "PRSViTForMaskedImageModeling",
-    "PRSViTModel",
-    "SimCLRModel",
-    "dino_model_class",
-    "simclr_model_class",
+    *_VARIANT_EXPORTS,
+    *_LAZY_EXPORTS,
 ]

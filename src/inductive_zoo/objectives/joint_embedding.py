@@ -29,12 +29,9 @@ from transformers.utils import ModelOutput
 
 from ..models.loading import SafeLoadingMixin
 from ..models.prs_vit.modeling_prs_vit import ReparameterizableBackboneMixin
-from ..models.registry import VARIANTS, backbone_class_for
+from ..models.registry import MANIFESTS, backbone_class_for, manifest_for
 from .contrastive import ProjectionHead, nt_xent_loss
 from .self_distillation import DINOHead, DINOLoss, teacher_temperature
-
-# Backbones whose weights fix the token count (IsoMixer's token-mixing MLP, IBiT's attention masks).
-FIXED_SIZE_MODEL_TYPES = ("iso_mixer", "ibit")
 
 
 def feature_size(config: PreTrainedConfig) -> int:
@@ -81,7 +78,7 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
         size = views.shape[-1]
         kwargs = {}
         if size != self.config.image_size or views.shape[-2] != self.config.image_size:
-            if self.config.model_type in FIXED_SIZE_MODEL_TYPES:
+            if manifest_for(self.config).fixed_image_size:
                 raise ValueError(
                     f"{type(backbone).__name__} cannot run at another image size than its configured "
                     f"{self.config.image_size} px, got {views.shape[-2]}x{size} views; build views at that size "
@@ -292,6 +289,6 @@ def _variant_class(base: type, objective: str, config_class: type[PreTrainedConf
 # The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective
 # and config class: heads on the same `backbone` as the classifier's, so their weights fine-tune directly.
 SELF_SUPERVISED_MODELS = {
-    "simclr": {config: simclr_model_class(config) for config, _, _ in VARIANTS},
-    "dino": {config: dino_model_class(config) for config, _, _ in VARIANTS},
+    "simclr": {manifest.config_class: simclr_model_class(manifest.config_class) for manifest in MANIFESTS},
+    "dino": {manifest.config_class: dino_model_class(manifest.config_class) for manifest in MANIFESTS},
 }

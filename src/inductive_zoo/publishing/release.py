@@ -1,6 +1,6 @@
 """Releasing the zoo: `inductive-zoo release --organization ORG --dataset PATH_OR_ID --output_dir DIR [--budget ...]`.
 
-For every variant of `inductive_zoo.VARIANTS`: train it with its recipe from the catalogue
+For every variant of `inductive_zoo.MANIFESTS`: train it with its recipe from the catalogue
 (`inductive_zoo.training.recipes`: `cifar10-full-*` or `cifar10-10pct-*`), evaluate it, render its card and publish
 it to `ORG/{variant}-cifar10` (`-cifar10-10pct`). The IsoTransformer has ViT's settings, so it is published as a
 transformers-native `ViTForImageClassification`; the others with their modeling code for `trust_remote_code=True`.
@@ -77,14 +77,14 @@ def release(
 ) -> dict[str, dict[str, str]]:
     """Trains, evaluates and publishes every variant (or `variants`), resuming from `output_dir/release.json`;
     returns that record: per variant, its repository and published commit."""
-    from ..models.registry import VARIANTS
+    from ..models.registry import MANIFESTS
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     state_path = output_dir / RELEASE_STATE
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
-    for config_class, _, _ in VARIANTS:
-        model_type = config_class.model_type
+    for manifest in MANIFESTS:
+        model_type = manifest.model_type
         if variants is not None and model_type not in variants:
             continue
         repo_id = repo_name(organization, model_type, budget)

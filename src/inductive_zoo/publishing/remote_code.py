@@ -149,12 +149,16 @@ def auto_map_for(config: PreTrainedConfig) -> tuple[dict[str, str], list[str]]:
     Raises:
         ValueError: the config is not one of the zoo's registered variants.
     """
-    from ..models.registry import VARIANTS
+    from ..models.registry import MANIFESTS
 
-    variant = next((variant for variant in VARIANTS if type(config) is variant[0]), None)
-    if variant is None:
+    manifest = next((manifest for manifest in MANIFESTS if type(config) is manifest.config_class), None)
+    if manifest is None:
         raise ValueError(f"{type(config).__name__} is not a registered inductive_zoo variant")
-    classes = dict(zip(("AutoConfig", "AutoModel", "AutoModelForImageClassification"), variant, strict=True))
+    classes = {
+        "AutoConfig": manifest.config_class,
+        "AutoModel": manifest.model_class,
+        "AutoModelForImageClassification": manifest.image_classification_class,
+    }
     auto_map = {auto: f"{flat_name(cls.__module__)}.{cls.__name__}" for auto, cls in classes.items()}
     return auto_map, sorted({cls.__module__ for cls in classes.values()})
 

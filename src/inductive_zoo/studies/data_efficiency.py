@@ -32,13 +32,13 @@ from typing import Any
 
 from ..data import load_image_dataset
 from ..models.prs_vit import PRSViTConfig
+from ..models.registry import MANIFESTS_BY_MODEL_TYPE
 from ..training.checkpointing import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .plotting import figure_grid, save_figure
 from .records import comma_list, markdown_table, record_run, write_csv
 
-STUDY_VARIANTS = ("iso_transformer", "iso_mixer", "iso_convnet", "convit", "prs_vit", "ibit", "cada_resnet")
-ATTENTION_VARIANTS = ("iso_transformer", "convit", "ibit")
+STUDY_VARIANTS = tuple(MANIFESTS_BY_MODEL_TYPE)
 
 RECIPE = [
     "--learning_rate", "1e-3",
@@ -72,25 +72,19 @@ class Cell:
 
 
 def variant_arguments(variant: str, preset: str, cada_preset: str) -> list[str]:
-    """Model arguments of the recipe for `variant`: equal width, depth and MLP size (the PRS-ViT preset's), heads for
-    the attention variants, as many ConViT GPSA blocks as PRS-ViT reparameterizable blocks."""
+    """Model arguments of the recipe for `variant`: equal geometry, width, depth and MLP size (the PRS-ViT preset's),
+    heads for the attention variants, as many local blocks as PRS-ViT reparameterizable blocks
+    (`VariantManifest.matched_overrides`); a convolutional variant takes `cada_preset`."""
     if variant not in STUDY_VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {STUDY_VARIANTS}")
-    if variant == "cada_resnet":
+    manifest = MANIFESTS_BY_MODEL_TYPE[variant]
+    if not manifest.token_model:
         return ["--model_type", variant, "--preset", cada_preset]
-    if variant == "prs_vit":
-        return ["--model_type", variant, "--preset", preset]
-    prs = PRSViTConfig.from_preset(preset)
-    overrides = [
-        f"hidden_size={prs.hidden_size}",
-        f"intermediate_size={prs.intermediate_size}",
-        f"num_hidden_layers={prs.num_hidden_layers}",
-    ]
-    if variant in ATTENTION_VARIANTS:
-        overrides.append(f"num_attention_heads={prs.num_attention_heads}")
-    if variant == "convit":
-        overrides.append(f"local_up_to_layer={prs.num_reparameterizable_layers}")
-    return ["--model_type", variant, "--preset", preset, "--config_overrides", ",".join(overrides)]
+    overrides = manifest.matched_overrides(PRSViTConfig.from_preset(preset))
+    return [
+        "--model_type", variant, "--preset", preset,
+        "--config_overrides", ",".join(f"{name}={value}" for name, value in overrides.items()),
+    ]  # fmt: skip
 
 
 def subset_size(label_counts: Counter, fraction: float) -> int:

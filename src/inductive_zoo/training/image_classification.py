@@ -40,7 +40,7 @@ from ..data import (
 )
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
-from ..models.registry import VARIANTS
+from ..models.registry import MANIFESTS
 from .callbacks import (
     PRS_SCHEDULES,
     ModelEMACallback,
@@ -55,7 +55,7 @@ from .records import TrainingSummary
 
 logger = logging.getLogger(__name__)
 
-CONFIG_CLASSES = {config_class.model_type: config_class for config_class, _, _ in VARIANTS}
+CONFIG_CLASSES = {manifest.model_type: manifest.config_class for manifest in MANIFESTS}
 # Evaluation images on which PRS-ViT's switched blocks are measured after every epoch (`PRSCallback`).
 PRS_DIAGNOSTIC_IMAGES = 256
 

@@ -29,7 +29,8 @@ from ..data import (
 )
 from ..data.views import MultiViewCollator, MultiViewConfig
 from ..evaluation import extract_features, held_out_reconstruction_loss, knn_accuracy, linear_probe_accuracy
-from ..objectives.joint_embedding import FIXED_SIZE_MODEL_TYPES, dino_model_class, simclr_model_class
+from ..models.registry import manifest_for
+from ..objectives.joint_embedding import dino_model_class, simclr_model_class
 from .callbacks import DINOTeacherCallback, KNNMonitorCallback, NonFiniteLossCallback, PRSCallback
 from .checkpointing import ResumableTrainer, write_json_atomic
 from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments, parse_overrides
@@ -87,7 +88,7 @@ def collator_for(args: PretrainingArguments, config: Any, mean: list[float], std
         return MaskedImageModelingCollator.from_config(config, mean, std)
     if args.objective == "simclr":
         return MultiViewCollator(MultiViewConfig.simclr(config.image_size), mean, std)
-    local_views = 0 if config.model_type in FIXED_SIZE_MODEL_TYPES else args.num_local_views
+    local_views = 0 if manifest_for(config).fixed_image_size else args.num_local_views
     patch = getattr(config, "patch_size", 1)
     return MultiViewCollator(MultiViewConfig.dino(config.image_size, local_views, patch), mean, std)
 

@@ -11,6 +11,9 @@ the evaluation slice used every epoch). The dataset, output directory and seed a
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models.manifest import ISOTROPIC_144, VariantRecipe
+from ..models.registry import MANIFESTS
+
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
 # Evaluate a fixed 2,000-image slice of the test split every epoch (with wall time), the whole split at the end.
@@ -37,12 +40,6 @@ SGD = {
     "learning_rate": 0.1, "weight_decay": 5e-4, "lr_scheduler_type": "cosine", "warmup_steps": 0.02,
 }  # fmt: skip
 TEN_PERCENT = {"train_fraction": 0.1, "subset_seed": 0}
-# The isotropic width and depth of the 10 % recipes: 7 blocks of 144 (9 heads of 16, one per 3x3 tap for PRS-ViT),
-# MLP ratio 2, about 1.2 M parameters for the transformers: small enough for ~50 epochs in 30 minutes on 2 cores;
-# the convolutional stem (Xiao et al. 2021; two stride-2 3x3 convolutions) was 5-6 points ahead of the linear patch
-# embedding in the tuning runs.
-ISOTROPIC_144 = "hidden_size=144,num_hidden_layers=7,intermediate_size=288,drop_path_rate=0.1,patch_embedding=conv_stem"
-ATTENTION_144 = ISOTROPIC_144 + ",num_attention_heads=9"
 TEN_PERCENT_EPOCHS = 50
 # Full CIFAR-10 on a GPU (the papers' scale): DeiT-Ti/ConViT-Ti widths, DeiT-style AdamW without mixup; 100 epochs.
 FULL_DATA = {
@@ -53,24 +50,6 @@ ADAMW_FULL_DATA = {
     "per_device_train_batch_size": 128, "optim": "adamw_torch", "learning_rate": 1e-3, "weight_decay": 0.05,
     "lr_scheduler_type": "cosine", "warmup_steps": 0.05,
 }  # fmt: skip
-# Model arguments of the full-data recipes by variant (the recipe name is `cifar10-full-{variant with dashes}`).
-FULL_DATA_MODELS = {
-    "iso_transformer": {"preset": "tiny-patch4-32"},
-    "iso_mixer": {"preset": "tiny-patch4-32"},
-    "iso_convnet": {"preset": "tiny-patch4-32"},
-    "convit": {"preset": "tiny-patch4-32"},
-    "prs_vit": {"preset": "tiny-patch4-32", "schedule": "linear", "conv_epochs": 50},
-    "ibit": {"preset": "tiny-patch4-32"},
-}
-
-
-# Paper 2's ablation (Arizumi 2022): (name, what, config overrides) of the CADA layers.
-CADA_ABLATION = (
-    ("dwconv", "plain depthwise 3x3 convolution", "invariance=strict,num_bases=1,relative_position=false"),
-    ("strict", "strict invariance (position-independent mix of 4 bases + R)", "invariance=strict"),
-    ("relaxed", "relaxed invariance (context-aware mix of 4 bases + R)", "invariance=relaxed"),
-    ("relaxed-no-rel", "relaxed invariance without the relative-position kernel R", "relative_position=false"),
-)
 # The masked-image-modeling pre-training the `-from-mim` recipe fine-tunes (labels unused; at most 30 minutes).
 MIM_PRETRAINED_DIR = "outputs/zoo/cifar10-90pct-mim-iso-convnet"
 MIM_PRETRAINING_COMMAND = (
@@ -122,62 +101,24 @@ def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int
     return Recipe(name, description, arguments)
 
 
+# What each base recipe of `models.manifest.BASE_RECIPES` adds to a variant's own arguments (which win).
+BASE_ARGUMENTS = {
+    "cifar10-10pct": {
+        **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, "num_train_epochs": TEN_PERCENT_EPOCHS,
+    },
+    "cifar10-full": {**ADAMW_FULL_DATA, **FULL_DATA},
+    "cifar10-full-sgd": {**SGD, **FULL_DATA},
+}  # fmt: skip
+
+
+def variant_recipe(recipe: VariantRecipe) -> Recipe:
+    """The catalogue recipe of a variant's manifest recipe: its base's arguments, then the variant's."""
+    return Recipe(recipe.name, recipe.description, {**BASE_ARGUMENTS[recipe.base], **recipe.arguments})
+
+
 def _catalogue() -> dict[str, Recipe]:
-    recipes = [
-        _ten_percent(
-            "cifar10-10pct-iso-transformer",
-            "IsoTransformer (ViT/DeiT, the unbiased control), 7 x 144, on 10 % of CIFAR-10",
-            {"model_type": "iso_transformer", "preset": "micro-patch4-32", "config_overrides": ATTENTION_144},
-        ),
-        _ten_percent(
-            "cifar10-10pct-convit",
-            "ConViT, 7 x 144 (6 GPSA blocks), on 10 % of CIFAR-10",
-            {
-                "model_type": "convit",
-                "preset": "micro-patch4-32",
-                "config_overrides": ATTENTION_144 + ",local_up_to_layer=6",
-            },
-        ),
-        _ten_percent(
-            "cifar10-10pct-prs-vit",
-            "PRS-ViT, 7 x 144 (6 reparameterizable blocks, linear schedule, E = 25), on 10 % of CIFAR-10",
-            {
-                "model_type": "prs_vit",
-                "preset": "micro-patch4-32",
-                "schedule": "linear",
-                "conv_epochs": 25,
-                "config_overrides": ATTENTION_144 + ",num_reparameterizable_layers=6",
-            },
-        ),
-        _ten_percent(
-            "cifar10-10pct-ibit",
-            "IBiT, 7 x 144, on 10 % of CIFAR-10",
-            {"model_type": "ibit", "preset": "micro-patch4-32", "config_overrides": ATTENTION_144},
-        ),
-        _ten_percent(
-            "cifar10-10pct-iso-convnet",
-            "IsoConvNet (ConvMixer-like, 5x5 depthwise), 7 x 144, on 10 % of CIFAR-10",
-            {"model_type": "iso_convnet", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
-        ),
-        _ten_percent(
-            "cifar10-10pct-iso-mixer",
-            "IsoMixer (MLP-Mixer token mixing), 7 x 144, on 10 % of CIFAR-10",
-            {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
-        ),
-        _ten_percent(
-            "cifar10-10pct-cada-resnet",
-            "CADA-ResNet (small layout: ImageNet stem, 2-2-2-2 bottlenecks of 32-64-128-256), on 10 % of CIFAR-10",
-            {"model_type": "cada_resnet", "preset": "small-stem4-32", "config_overrides": "drop_path_rate=0.05"},
-        ),
-        # Paper 2's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
-        *(
-            _ten_percent(
-                f"cifar10-10pct-cada-ablation-{name}",
-                f"CADA ablation (tiny-stem4-32 layout): {description}, on 10 % of CIFAR-10",
-                {"model_type": "cada_resnet", "preset": "tiny-stem4-32", "config_overrides": overrides},
-            )
-            for name, description, overrides in CADA_ABLATION
-        ),
+    recipes = [variant_recipe(recipe) for manifest in MANIFESTS for recipe in manifest.recipes]
+    recipes += [
         # Paper 1's self-supervised case: IsoConvNet fine-tuned from masked reconstruction on the other 90 %.
         _ten_percent(
             "cifar10-10pct-iso-convnet-from-mim",
@@ -206,12 +147,10 @@ def _catalogue() -> dict[str, Recipe]:
             },
         ),
     ]
-    for model_type, model in FULL_DATA_MODELS.items():
-        arguments = {"model_type": model_type, **model, **ADAMW_FULL_DATA, **FULL_DATA}
-        description = f"{model_type} at DeiT-Ti/ConViT-Ti width on all of CIFAR-10, 100 epochs (GPU)"
-        recipes.append(Recipe(recipe_name("cifar10-full", model_type), description, arguments))
-    cada = {"model_type": "cada_resnet", "preset": "resnet26-32", **SGD, **FULL_DATA, "num_train_epochs": 200}
-    recipes.append(Recipe("cifar10-full-cada-resnet", "CADA-ResNet-26 on all of CIFAR-10, 200 epochs (GPU)", cada))
+    names = [recipe.name for recipe in recipes]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"recipes defined twice: {duplicates}")
     return {recipe.name: recipe for recipe in recipes}
 
 

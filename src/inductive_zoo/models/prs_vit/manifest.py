@@ -1,0 +1,43 @@
+"""PRS-ViT as the zoo sees it."""
+
+from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
+from ..manifest import ATTENTION_144, VariantManifest, VariantRecipe
+from .configuration_prs_vit import PRSViTConfig
+from .modeling_prs_vit import (
+    PRSViTForImageClassification,
+    PRSViTForMaskedImageModeling,
+    PRSViTModel,
+)
+
+PRS_VIT = VariantManifest(
+    display_name="PRS-ViT",
+    config_class=PRSViTConfig,
+    model_class=PRSViTModel,
+    image_classification_class=PRSViTForImageClassification,
+    masked_image_modeling_class=PRSViTForMaskedImageModeling,
+    test_config={
+        **TOKEN_TEST_CONFIG,
+        "hidden_size": 36,
+        "num_attention_heads": 9,
+        "kernel_size": 3,
+        "num_reparameterizable_layers": 1,
+    },
+    recipes=(
+        VariantRecipe(
+            "cifar10-10pct-prs-vit",
+            "PRS-ViT, 7 x 144 (6 reparameterizable blocks, linear schedule, E = 25), on 10 % of CIFAR-10",
+            "cifar10-10pct",
+            {
+                "model_type": "prs_vit",
+                "preset": "micro-patch4-32",
+                "schedule": "linear",
+                "conv_epochs": 25,
+                "config_overrides": ATTENTION_144 + ",num_reparameterizable_layers=6",
+            },
+        ),
+        full_data_recipe("prs_vit", "PRS-ViT", schedule="linear", conv_epochs=50),
+    ),
+    attention_heads=True,
+)
+
+MANIFESTS = (PRS_VIT,)
