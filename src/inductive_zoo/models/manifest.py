@@ -60,7 +60,8 @@ class VariantManifest:
         attention_heads: the config has `num_attention_heads`, matched to the reference's when variants are compared
             at equal size (`matched_overrides`).
         local_layers_field: the config field that counts its convolution-like local blocks (ConViT's
-            `local_up_to_layer`), matched to the reference's reparameterizable blocks.
+            `local_up_to_layer`, PRS-ViT's `num_reparameterizable_layers`), matched to the reference's
+            reparameterizable blocks.
     """
 
     display_name: str

@@ -38,6 +38,7 @@ PRS_VIT = VariantManifest(
         full_data_recipe("prs_vit", "PRS-ViT", schedule="linear", conv_epochs=50),
     ),
     attention_heads=True,
+    local_layers_field="num_reparameterizable_layers",
 )
 
 MANIFESTS = (PRS_VIT,)
