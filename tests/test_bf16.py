@@ -53,7 +53,7 @@ def test_cpu_attention_in_bf16_takes_the_math_backend_and_matches_fp32():
     from torch.nn import functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from inductive_zoo.layers.attention import scaled_dot_product_attention
+    from inductive_zoo.layers.mixers.attention import scaled_dot_product_attention
 
     generator = torch.Generator().manual_seed(0)
     query, key, value = (torch.randn(2, 3, 16, 8, generator=generator) for _ in range(3))

@@ -325,8 +325,8 @@ def test_variant_specific_invalid_configs():
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_inductive_bias_switches_build_and_run(config_class, patch_embedding, pooling, pixels):
     only_token_models(config_class, "no patch embedding or pooling switch (its switches: test_cada_resnet.py)")
-    if config_class.model_type == "iso_convnet" and pooling == "cls":
-        pytest.skip("IsoConvNet has no class token (checked in test_variant_specific_invalid_configs)")
+    if not manifest_for(config_class).class_token and pooling == "cls":
+        pytest.skip("a mixer of the patch grid only, no class token (checked with the variant's invalid configs)")
     model_class = AutoModelForImageClassification._model_mapping[config_class]
     model = build(config_class, model_class, patch_embedding=patch_embedding, pooling=pooling)
     with torch.no_grad():

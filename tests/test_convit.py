@@ -16,7 +16,7 @@ from inductive_zoo.conversion import (
     unwrap_convit_checkpoint,
 )
 from inductive_zoo.layers import GatedPositionalSelfAttention
-from inductive_zoo.layers.positional_attention import kernel_offsets
+from inductive_zoo.layers.mixers.positional_attention import kernel_offsets
 
 # Small reference models: (img_size, patch_size, embed_dim, depth, num_heads, mlp_hidden, local_up_to_layer,
 # num_classes, qkv_bias).

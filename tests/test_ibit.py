@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from inductive_zoo.analysis import attention_rollout, rollout_heatmap
+from inductive_zoo.layers.mixers.distance_masks import relative_target
 from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification, fit_distance_mask, roll_index
-from inductive_zoo.models.ibit.masks import relative_target
 from inductive_zoo.training.image_classification import parse_args, run
 
 

@@ -16,9 +16,9 @@ from transformers import PreTrainedConfig, PreTrainedModel
 BASE_RECIPES = ("cifar10-10pct", "cifar10-full", "cifar10-full-sgd")
 
 # The width and depth of the isotropic 10 % recipes: 7 blocks of 144 (9 heads of 16, one per 3x3 tap for PRS-ViT),
-# MLP ratio 2, about 1.2 M parameters for the transformers: small enough for ~50 epochs in an hour on one CPU core;
-# the convolutional stem (Xiao et al. 2021; two stride-2 3x3 convolutions) was 5-6 points ahead of the linear patch
-# embedding in the tuning runs.
+# MLP ratio 2, about 1.2 M parameters for the transformers, small enough for 50 epochs on one CPU core; the
+# convolutional stem (Xiao et al. 2021; two stride-2 3x3 convolutions) won over the linear patch embedding in the
+# tuning runs (training/RESULTS.md, "Tuning").
 ISOTROPIC_144 = "hidden_size=144,num_hidden_layers=7,intermediate_size=288,drop_path_rate=0.1,patch_embedding=conv_stem"
 ATTENTION_144 = ISOTROPIC_144 + ",num_attention_heads=9"
 # Fields every token variant takes from a reference config when variants are compared at equal size.
@@ -55,6 +55,7 @@ class VariantManifest:
             one `release` trains), others (ablations) name themselves.
         token_model: patches, a position embedding and `(batch, tokens, hidden_size)` hidden states; `False` for a
             convolutional network of stage maps (CADA-ResNet), which runs at any image size.
+        class_token: it can take a class token (`pooling="cls"`); `False` for mixers of the patch grid only.
         fixed_image_size: its weights fix the number of tokens (a token-mixing MLP, learned masks), so it runs at
             `config.image_size` only (no multi-crop local views, no `interpolate_pos_encoding`).
         attention_heads: the config has `num_attention_heads`, matched to the reference's when variants are compared
@@ -72,6 +73,7 @@ class VariantManifest:
     test_config: Mapping[str, Any]
     recipes: tuple[VariantRecipe, ...] = ()
     token_model: bool = True
+    class_token: bool = True
     fixed_image_size: bool = False
     attention_heads: bool = False
     local_layers_field: str | None = None

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
 from ..models.loading import SafeLoadingMixin
 from ..models.prs_vit.modeling_prs_vit import ReparameterizableBackboneMixin
@@ -141,13 +141,12 @@ class SimCLRModel(JointEmbeddingPreTrainedModel):
     def for_config(cls, config: PreTrainedConfig) -> "SimCLRModel":
         return simclr_model_class(type(config))(config)
 
+    @can_return_tuple
     def forward(
         self,
         global_views: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
     ) -> JointEmbeddingOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         if global_views is None or global_views.ndim != 5 or global_views.shape[0] != 2:
             shape = None if global_views is None else tuple(global_views.shape)
             raise ValueError(f"SimCLR needs global_views of shape (2, batch, channels, height, width), got {shape}")
@@ -155,7 +154,7 @@ class SimCLRModel(JointEmbeddingPreTrainedModel):
         projections = projections.unflatten(0, global_views.shape[:2])
         loss = nt_xent_loss(projections[0], projections[1], self.temperature)
         output = JointEmbeddingOutput(loss=loss, embeddings=projections)
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class DINOModel(JointEmbeddingPreTrainedModel):
@@ -234,14 +233,13 @@ class DINOModel(JointEmbeddingPreTrainedModel):
             getattr(config, "dino_teacher_temperature", 0.07),
         )
 
+    @can_return_tuple
     def forward(
         self,
         global_views: torch.Tensor | None = None,
         local_views: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
-        return_dict: bool | None = None,
     ) -> JointEmbeddingOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         if global_views is None or global_views.ndim != 5 or global_views.shape[0] < 2:
             shape = None if global_views is None else tuple(global_views.shape)
             raise ValueError(
@@ -260,7 +258,7 @@ class DINOModel(JointEmbeddingPreTrainedModel):
         output = JointEmbeddingOutput(
             loss=loss, embeddings=student[: num_global * batch_size].unflatten(0, (-1, batch_size))
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 @cache

@@ -4,7 +4,7 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
-from ...layers.cada import INVARIANCES
+from ...layers.mixers.cada import INVARIANCES
 from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
 from ..validation import check_field_types

@@ -44,6 +44,7 @@ class ConViTConfig(IsotropicConfig):
     """
 
     model_type = "convit"
+    token_mixer = "self_attention"
     presets = convit_presets()
 
     hidden_size: int = 192
@@ -53,6 +54,11 @@ class ConViTConfig(IsotropicConfig):
     local_up_to_layer: int = 10
     locality_strength: float = 1.0
     use_local_init: bool = True
+
+    def token_mixer_names(self) -> list[str]:
+        """`local_up_to_layer` GPSA blocks, then self-attention blocks."""
+        local = ["gpsa"] * self.local_up_to_layer
+        return local + [self.token_mixer] * (self.num_hidden_layers - self.local_up_to_layer)
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)

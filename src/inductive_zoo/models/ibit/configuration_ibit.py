@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from ...layers.mixers.distance_masks import KERNELS
 from ..skeleton.configuration_skeleton import IsotropicConfig, standard_presets
-from .masks import KERNELS
 
 
 class IBiTConfig(IsotropicConfig):
@@ -35,6 +35,7 @@ class IBiTConfig(IsotropicConfig):
     """
 
     model_type = "ibit"
+    token_mixer = "learned_masked_attention"
     presets = standard_presets()
 
     num_attention_heads: int = 3

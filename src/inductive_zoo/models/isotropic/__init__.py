@@ -1,8 +1,9 @@
 """The isotropic family of Cazenavette & Lucey (2021): IsoTransformer, IsoMixer, IsoConvNet."""
 
+from ...layers.mixers.depthwise_conv import DepthwiseConvMixer
+from ...layers.mixers.token_mixing_mlp import TokenMixingMLP
 from .configuration_isotropic import IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
 from .modeling_isotropic import (
-    DepthwiseConvMixer,
     IsoConvNetForImageClassification,
     IsoConvNetForMaskedImageModeling,
     IsoConvNetModel,
@@ -12,7 +13,6 @@ from .modeling_isotropic import (
     IsoTransformerForImageClassification,
     IsoTransformerForMaskedImageModeling,
     IsoTransformerModel,
-    TokenMixingMLP,
 )
 
 __all__ = [

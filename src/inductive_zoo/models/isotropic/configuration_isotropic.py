@@ -17,6 +17,7 @@ class IsoTransformerConfig(IsotropicConfig):
     """
 
     model_type = "iso_transformer"
+    token_mixer = "self_attention"
     presets = standard_presets()
 
     num_attention_heads: int = 3
@@ -41,6 +42,7 @@ class IsoMixerConfig(IsotropicConfig):
     """
 
     model_type = "iso_mixer"
+    token_mixer = "token_mixing_mlp"
     presets = standard_presets(with_heads=False)
 
     position_embedding: str = "none"
@@ -70,6 +72,7 @@ class IsoConvNetConfig(IsotropicConfig):
     """
 
     model_type = "iso_convnet"
+    token_mixer = "depthwise_conv"
     presets = standard_presets(with_heads=False, **{"patch4-32": {"kernel_size": 5}, "patch16-224": {"kernel_size": 7}})
 
     position_embedding: str = "none"
@@ -78,10 +81,5 @@ class IsoConvNetConfig(IsotropicConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
-        if self.pooling == "cls":
-            raise ValueError(
-                "pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), "
-                f"got {self.pooling!r}"
-            )
+        self.check_odd_window("kernel_size")
+        self.check_patch_tokens_only("IsoConvNet")

@@ -85,6 +85,7 @@ ISO_CONVNET = VariantManifest(
         ),
         full_data_recipe("iso_convnet", "IsoConvNet"),
     ),
+    class_token=False,
 )
 
 MANIFESTS = (ISO_TRANSFORMER, ISO_MIXER, ISO_CONVNET)

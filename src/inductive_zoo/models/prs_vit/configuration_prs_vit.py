@@ -56,6 +56,7 @@ class PRSViTConfig(IsotropicConfig):
     """
 
     model_type = "prs_vit"
+    token_mixer = "self_attention"
     presets = prs_presets()
 
     hidden_size: int = 144
@@ -68,6 +69,11 @@ class PRSViTConfig(IsotropicConfig):
     reparameterization_locality_strength: float = 50.0
     reparameterization_switch: str = "linear_gate"
     reparameterization_gate: float = 10.0
+
+    def token_mixer_names(self) -> list[str]:
+        """`num_reparameterizable_layers` convolution/attention blocks, then self-attention blocks."""
+        reparameterizable = ["reparameterizable_conv_attention"] * self.num_reparameterizable_layers
+        return reparameterizable + [self.token_mixer] * (self.num_hidden_layers - self.num_reparameterizable_layers)
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)

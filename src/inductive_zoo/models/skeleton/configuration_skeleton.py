@@ -74,6 +74,8 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
 
     model_type = "isotropic"
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The registered token mixer of every block (`layers.mixers`); a variant names its own.
+    token_mixer: ClassVar[str | None] = None
 
     image_size: int = 32
     patch_size: int = 4
@@ -141,6 +143,34 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
         if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
             raise ValueError(
                 f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
+            )
+
+    def token_mixer_names(self) -> list[str]:
+        """The registered name of each block's token mixer: `token_mixer` in every block; variants whose blocks
+        differ (ConViT, PRS-ViT) override this.
+
+        Raises:
+            TypeError: the skeleton's own config, which names no mixer.
+        """
+        if self.token_mixer is None:
+            raise TypeError(
+                f"{type(self).__name__} is the skeleton's config without a token mixer; build a variant's model "
+                "(IsoTransformerModel, ConViTModel, ...) from its config, or set token_mixer in a config subclass"
+            )
+        return [self.token_mixer] * self.num_hidden_layers
+
+    def check_odd_window(self, name: str) -> None:
+        """For grid mixers with a `k x k` window ("same" padding keeps the grid): the field is a positive odd int."""
+        value = getattr(self, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
+            raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
+
+    def check_patch_tokens_only(self, variant: str) -> None:
+        """For mixers of the patch grid only, which cannot mix a class token: `pooling` must be `"mean"`."""
+        if self.pooling == "cls":
+            raise ValueError(
+                f"pooling must be 'mean' for {variant} (its token mixer works on the patch grid and does not mix a "
+                f"class token), got {self.pooling!r}"
             )
 
     def check_choice(self, name: str, choices: tuple[str, ...]) -> None:

@@ -8,9 +8,12 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import initialization as init
 
+from .registry import register_token_mixer
+
 INVARIANCES = ("strict", "relaxed")
 
 
+@register_token_mixer("cada")
 class ContextAwareDecomposedAttention(nn.Module):
     """CADA (Arizumi 2022, "Studying inductive biases in image classification task", arXiv 2210.17141): a local
     `k x k` attention whose map is decomposed into `B` trainable base kernels combined by context-aware coefficients.
@@ -27,9 +30,9 @@ class ContextAwareDecomposedAttention(nn.Module):
     - Computation: `B` depthwise convolutions of `x` (one per base, `C` outputs, `groups=C`, "same" zero padding
       `k // 2` and the layer's stride), accumulated with their coefficients per pixel (broadcast over the `C / G`
       channels of each of the `G` context groups), plus the depthwise convolution with `R`. Cost
-      `O((B + 1) k^2 C H' W')`; no neighbourhood is ever unfolded. (Measured on CPU with torch 2.13: resnet26-32
-      trains 1.3x and infers 1.2x faster this way than with one depthwise convolution with `(B + 1) C` outputs
-      read as `(N, C, B + 1, H', W')`, a channel multiplier that takes a slow path.)
+      `O((B + 1) k^2 C H' W')`; no neighbourhood is ever unfolded. Why not one depthwise convolution with `(B + 1) C`
+      outputs read as `(N, C, B + 1, H', W')`: a channel multiplier takes a slow path on CPU (the timing is in
+      `training/RESULTS.md`, "CADA-ResNet's layer: B depthwise convolutions").
     - `invariance="relaxed"`: `logits = g(x)`, `g` a 1x1 convolution from `C` channels to `G B` logits (weights
       `context_weight`, `context_bias`), so the coefficients vary with the content at each pixel. With `stride=2`,
       `g` runs with the same stride, i.e. on `x[..., ::2, ::2]`: the input pixel at the centre of each output's

@@ -8,6 +8,7 @@ from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
 from .attention import scaled_dot_product_attention
+from .registry import register_token_mixer
 
 
 def relative_position_features(grid_size: tuple[int, int]) -> torch.Tensor:
@@ -39,6 +40,7 @@ def kernel_offsets(num_heads: int) -> list[tuple[float, float]]:
     return offsets
 
 
+@register_token_mixer("gpsa")
 class GatedPositionalSelfAttention(nn.Module):
     """GPSA (d'Ascoli et al. 2021, "ConViT", eq. 5): per head,
     `A_h = (1 - sigmoid(lambda_h)) softmax(Q_h K_h^T / sqrt(d)) + sigmoid(lambda_h) softmax(v_h^T r_qk)`,

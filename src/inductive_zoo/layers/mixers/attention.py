@@ -6,6 +6,8 @@ from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import PreTrainedConfig
 
+from .registry import register_token_mixer
+
 # Reduced precisions in which CPU attention runs on the math backend (see `scaled_dot_product_attention`).
 CPU_MATH_ATTENTION_DTYPES = (torch.bfloat16, torch.float16)
 
@@ -22,6 +24,7 @@ def scaled_dot_product_attention(
     return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
 
 
+@register_token_mixer("self_attention")
 class MultiHeadSelfAttention(nn.Module):
     """Scaled dot-product self-attention over all tokens (Vaswani et al. 2017, eq. 1; ViT, Dosovitskiy et al. 2021).
 
