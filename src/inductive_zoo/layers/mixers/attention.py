@@ -24,6 +24,19 @@ def scaled_dot_product_attention(
     return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
 
 
+def split_heads(projected: torch.Tensor, num_heads: int, parts: int = 1) -> tuple[torch.Tensor, ...]:
+    """`parts` tensors `(batch, heads, N, head_dim)` from a fused projection `(batch, N, parts * heads * head_dim)`
+    whose parts are concatenated in order (`qkv`: query, key, value)."""
+    batch_size, seq_len, width = projected.shape
+    head_dim = width // (parts * num_heads)
+    return projected.reshape(batch_size, seq_len, parts, num_heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def merge_heads(context: torch.Tensor) -> torch.Tensor:
+    """`(batch, heads, N, head_dim)` per-head outputs concatenated into `(batch, N, heads * head_dim)`."""
+    return context.transpose(1, 2).flatten(2)
+
+
 @register_token_mixer("self_attention")
 class MultiHeadSelfAttention(nn.Module):
     """Scaled dot-product self-attention over all tokens (Vaswani et al. 2017, eq. 1; ViT, Dosovitskiy et al. 2021).
@@ -48,9 +61,7 @@ class MultiHeadSelfAttention(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, seq_len, hidden_size = hidden_states.shape
-        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        query, key, value = split_heads(self.qkv(hidden_states), self.num_heads, parts=3)
         dropout = self.attention_dropout if self.training else 0.0
         attention = None
         if output_attentions or self.config._attn_implementation == "eager":
@@ -59,5 +70,4 @@ class MultiHeadSelfAttention(nn.Module):
             context = F.dropout(attention, dropout, self.training) @ value
         else:
             context = scaled_dot_product_attention(query, key, value, dropout_p=dropout)
-        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
-        return self.proj(context), attention if output_attentions else None
+        return self.proj(merge_heads(context)), attention if output_attentions else None

@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
+from .attention import merge_heads, split_heads
 from .distance_masks import roll_index
 from .registry import register_token_mixer
 
@@ -46,14 +47,13 @@ class LearnedMaskedSelfAttention(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, seq_len, hidden_size = hidden_states.shape
+        seq_len = hidden_states.shape[1]
         if seq_len != self.sequence_length:
             raise ValueError(
                 f"IBiT's attention masks are built for {self.sequence_length} tokens (the configured image_size) but "
                 f"got {seq_len}; it cannot run at another image size"
             )
-        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        query, key, value = split_heads(self.qkv(hidden_states), self.num_heads, parts=3)
         masked = ((query * self.scale) @ key.transpose(-2, -1)) * self.mask()
         denominator = torch.linalg.matrix_norm(masked, keepdim=True) + self.epsilon
         attention = None
@@ -63,7 +63,7 @@ class LearnedMaskedSelfAttention(nn.Module):
         else:
             # (M V) / ||M|| divides a (L, d) product instead of the (L, L) map: the same result, less work.
             context = (masked @ value) / denominator
-        output = self.proj(context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size))
+        output = self.proj(merge_heads(context))
         if self.config.double_output_projection:
             output = self.proj(output)
         return output, attention if output_attentions else None

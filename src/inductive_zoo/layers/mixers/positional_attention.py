@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
-from .attention import scaled_dot_product_attention
+from .attention import merge_heads, scaled_dot_product_attention, split_heads
 from .registry import register_token_mixer
 
 
@@ -95,11 +95,10 @@ class GatedPositionalSelfAttention(nn.Module):
         return scores.softmax(dim=-1).unsqueeze(0)
 
     def query_key(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        batch_size, seq_len, _ = hidden_states.shape
+        seq_len = hidden_states.shape[1]
         if seq_len != grid_size[0] * grid_size[1]:
             raise ValueError(f"GPSA works on the {grid_size} patch grid only, got {seq_len} tokens")
-        qk = self.qk(hidden_states).reshape(batch_size, seq_len, 2, self.num_heads, self.head_dim)
-        query, key = qk.permute(2, 0, 3, 1, 4).unbind(0)
+        query, key = split_heads(self.qk(hidden_states), self.num_heads, parts=2)
         return query, key
 
     def attention(self, hidden_states: torch.Tensor, grid_size: tuple[int, int]) -> torch.Tensor:
@@ -113,8 +112,7 @@ class GatedPositionalSelfAttention(nn.Module):
     def forward(
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int], output_attentions: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, seq_len, hidden_size = hidden_states.shape
-        value = self.v(hidden_states).reshape(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        (value,) = split_heads(self.v(hidden_states), self.num_heads)
         explicit = (
             output_attentions
             or self.config._attn_implementation == "eager"
@@ -130,5 +128,5 @@ class GatedPositionalSelfAttention(nn.Module):
             content = scaled_dot_product_attention(query, key, value)
             positional = self.positional_attention(grid_size, value.dtype) @ value
             context = (1.0 - gate) * content + gate * positional
-        context = context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size)
+        context = merge_heads(context)
         return self.proj(context), attention
