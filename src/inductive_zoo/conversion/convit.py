@@ -86,25 +86,6 @@ _GPSA_PARAMETERS = frozenset(
 _ATTENTION_PARAMETERS = _GPSA_PARAMETERS | {"qkv.weight", "qkv.bias", "proj.weight", "proj.bias"}
 
 # ConViT-Ti at 224 pixels, the defaults of `convit_config_from_reference` (timm's `convit_tiny`).
-_DEFAULTS: dict[str, Any] = dict(
-    img_size=224,
-    patch_size=16,
-    in_chans=3,
-    num_classes=1000,
-    embed_dim=192,
-    depth=12,
-    num_heads=4,
-    mlp_ratio=4.0,
-    qkv_bias=False,
-    qk_scale=None,
-    drop_rate=0.0,
-    attn_drop_rate=0.0,
-    drop_path_rate=0.0,
-    local_up_to_layer=10,
-    locality_strength=1.0,
-    use_pos_embed=True,
-    layer_norm_eps=1e-6,
-)
 
 
 def _mlp_hidden_size(embed_dim: int, mlp_ratio: float) -> int:
@@ -116,23 +97,23 @@ def _mlp_hidden_size(embed_dim: int, mlp_ratio: float) -> int:
 
 def convit_config_from_reference(
     *,
-    img_size: int | tuple[int, int] = _DEFAULTS["img_size"],
-    patch_size: int | tuple[int, int] = _DEFAULTS["patch_size"],
-    in_chans: int = _DEFAULTS["in_chans"],
-    num_classes: int = _DEFAULTS["num_classes"],
-    embed_dim: int = _DEFAULTS["embed_dim"],
-    depth: int = _DEFAULTS["depth"],
-    num_heads: int = _DEFAULTS["num_heads"],
-    mlp_ratio: float = _DEFAULTS["mlp_ratio"],
-    qkv_bias: bool = _DEFAULTS["qkv_bias"],
-    qk_scale: float | None = _DEFAULTS["qk_scale"],
-    drop_rate: float = _DEFAULTS["drop_rate"],
-    attn_drop_rate: float = _DEFAULTS["attn_drop_rate"],
-    drop_path_rate: float = _DEFAULTS["drop_path_rate"],
-    local_up_to_layer: int = _DEFAULTS["local_up_to_layer"],
-    locality_strength: float = _DEFAULTS["locality_strength"],
-    use_pos_embed: bool = _DEFAULTS["use_pos_embed"],
-    layer_norm_eps: float = _DEFAULTS["layer_norm_eps"],
+    img_size: int | tuple[int, int] = 224,
+    patch_size: int | tuple[int, int] = 16,
+    in_chans: int = 3,
+    num_classes: int = 1000,
+    embed_dim: int = 192,
+    depth: int = 12,
+    num_heads: int = 4,
+    mlp_ratio: float = 4.0,
+    qkv_bias: bool = False,
+    qk_scale: float | None = None,
+    drop_rate: float = 0.0,
+    attn_drop_rate: float = 0.0,
+    drop_path_rate: float = 0.0,
+    local_up_to_layer: int = 10,
+    locality_strength: float = 1.0,
+    use_pos_embed: bool = True,
+    layer_norm_eps: float = 1e-6,
     **config_kwargs: Any,
 ) -> ConViTConfig:
     """The `ConViTConfig` computing the same function as the reference `VisionTransformer(...)` (facebookresearch)

@@ -62,6 +62,7 @@ in every block, ours grows linearly from 0 to `drop_path_rate`; its MLP drops ou
 ours after the GELU, after each residual branch and after the embeddings (`hidden_dropout_prob`).
 """
 
+import inspect
 import math
 import re
 from collections.abc import Mapping
@@ -112,40 +113,24 @@ _ROLL_BACK = "attention.roll_back"
 # IBiT at 224 pixels as trained in the paper (`TrainingLoops/IBiTTrainingLoop.py`), the defaults of
 # `ibit_config_from_reference`; names are the reference `IBiT(...)`'s arguments, plus `depth` and `mlp_hidden_size`
 # (fixed there to 12 and 4 * d_model).
-_DEFAULTS: dict[str, Any] = dict(
-    img_h=224,
-    img_w=224,
-    patch_size=16,
-    d_model=192,
-    num_heads=3,
-    mask_fidelity=9,
-    num_classes=1000,
-    channels=3,
-    depth=12,
-    mlp_hidden_size=None,
-    dropout_p=0.0,
-    stochastic_depth_prob=0.1,
-    layer_norm_eps=1e-5,
-    double_output_projection=False,
-)
 
 
 def ibit_config_from_reference(
     *,
-    img_h: int = _DEFAULTS["img_h"],
-    img_w: int = _DEFAULTS["img_w"],
-    patch_size: int = _DEFAULTS["patch_size"],
-    d_model: int = _DEFAULTS["d_model"],
-    num_heads: int = _DEFAULTS["num_heads"],
-    mask_fidelity: int = _DEFAULTS["mask_fidelity"],
-    num_classes: int = _DEFAULTS["num_classes"],
-    channels: int = _DEFAULTS["channels"],
-    depth: int = _DEFAULTS["depth"],
-    mlp_hidden_size: int | None = _DEFAULTS["mlp_hidden_size"],
-    dropout_p: float = _DEFAULTS["dropout_p"],
-    stochastic_depth_prob: float = _DEFAULTS["stochastic_depth_prob"],
-    layer_norm_eps: float = _DEFAULTS["layer_norm_eps"],
-    double_output_projection: bool = _DEFAULTS["double_output_projection"],
+    img_h: int = 224,
+    img_w: int = 224,
+    patch_size: int = 16,
+    d_model: int = 192,
+    num_heads: int = 3,
+    mask_fidelity: int = 9,
+    num_classes: int = 1000,
+    channels: int = 3,
+    depth: int = 12,
+    mlp_hidden_size: int | None = None,
+    dropout_p: float = 0.0,
+    stochastic_depth_prob: float = 0.1,
+    layer_norm_eps: float = 1e-5,
+    double_output_projection: bool = False,
     **config_kwargs: Any,
 ) -> IBiTConfig:
     """The `IBiTConfig` computing the same function as the reference `IBiT(img_h, img_w, patch_size, d_model,
@@ -362,7 +347,9 @@ def convert_ibit_model(
         ValueError: the reference cannot be represented, or the weights do not fit the hyperparameters.
     """
     state_dict, found = reference_weights(reference, _module_hyperparameters)
-    channels = hyperparameters.get("channels", _DEFAULTS["channels"])
+    channels = hyperparameters.get(
+        "channels", inspect.signature(ibit_config_from_reference).parameters["channels"].default
+    )
     inferred = infer_ibit_hyperparameters(state_dict, channels=channels)
     config = ibit_config_from_reference(**{**inferred, **found, **hyperparameters})
     model = IBiTForImageClassification(config)

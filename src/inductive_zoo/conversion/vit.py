@@ -83,6 +83,15 @@ _LAYER_MODULES = {
 }
 
 
+# The fields a ViTConfig and an IsoTransformerConfig share, with the same name and meaning (both directions copy them).
+SHARED_VIT_FIELDS = (
+    "num_channels", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "hidden_act",
+    "layer_norm_eps", "qkv_bias", "initializer_range", "problem_type",
+)  # fmt: skip
+# Label maps, copied as plain dicts.
+LABEL_FIELDS = ("id2label", "label2id")
+
+
 def iso_transformer_config_from_vit(vit_config: ViTConfig) -> IsoTransformerConfig:
     """The `IsoTransformerConfig` computing the same function as a transformers `ViTConfig`.
 
@@ -109,23 +118,14 @@ def iso_transformer_config_from_vit(vit_config: ViTConfig) -> IsoTransformerConf
         "ViT config",
         image_size=image_size,
         patch_size=patch_size,
-        num_channels=vit_config.num_channels,
-        hidden_size=vit_config.hidden_size,
-        num_hidden_layers=vit_config.num_hidden_layers,
-        num_attention_heads=vit_config.num_attention_heads,
-        intermediate_size=vit_config.intermediate_size,
-        hidden_act=vit_config.hidden_act,
+        # ViT allows integer dropout probabilities; ours are floats.
         hidden_dropout_prob=float(vit_config.hidden_dropout_prob),
         attention_probs_dropout_prob=float(vit_config.attention_probs_dropout_prob),
-        layer_norm_eps=vit_config.layer_norm_eps,
-        qkv_bias=vit_config.qkv_bias,
-        initializer_range=vit_config.initializer_range,
         position_embedding="learned",
         patch_embedding="linear",
         pooling="cls",
-        id2label=dict(vit_config.id2label),
-        label2id=dict(vit_config.label2id),
-        problem_type=vit_config.problem_type,
+        **{name: getattr(vit_config, name) for name in SHARED_VIT_FIELDS},
+        **{name: dict(getattr(vit_config, name)) for name in LABEL_FIELDS},
     )
 
 

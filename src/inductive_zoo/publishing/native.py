@@ -11,7 +11,7 @@ the same logits before anything is saved.
 import torch
 from transformers import ViTConfig, ViTForImageClassification
 
-from ..conversion.vit import _LAYER_MODULES, _NON_LAYER_KEYS, _QKV_PARTS
+from ..conversion.vit import _LAYER_MODULES, _NON_LAYER_KEYS, _QKV_PARTS, LABEL_FIELDS, SHARED_VIT_FIELDS
 from ..models.isotropic import IsoTransformerConfig, IsoTransformerForImageClassification
 
 # The config values an IsoTransformer must have to be a ViT, by field.
@@ -50,20 +50,10 @@ def vit_config_from_iso_transformer(config: IsoTransformerConfig) -> ViTConfig:
     return ViTConfig(
         image_size=config.image_size,
         patch_size=config.patch_size,
-        num_channels=config.num_channels,
-        hidden_size=config.hidden_size,
-        num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads,
-        intermediate_size=config.intermediate_size,
-        hidden_act=config.hidden_act,
         hidden_dropout_prob=config.hidden_dropout_prob,
         attention_probs_dropout_prob=config.attention_probs_dropout_prob,
-        layer_norm_eps=config.layer_norm_eps,
-        qkv_bias=config.qkv_bias,
-        initializer_range=config.initializer_range,
-        id2label=dict(config.id2label),
-        label2id=dict(config.label2id),
-        problem_type=config.problem_type,
+        **{name: getattr(config, name) for name in SHARED_VIT_FIELDS},
+        **{name: dict(getattr(config, name)) for name in LABEL_FIELDS},
     )
 
 
