@@ -78,3 +78,36 @@ def test_every_manifest_has_its_card_recipes_and_exports(manifest: VariantManife
     for name, cls in manifest.public_names().items():
         assert getattr(inductive_zoo, name) is cls and name in inductive_zoo.__all__
     assert inductive_zoo.SELF_SUPERVISED_MODELS["dino"][manifest.config_class].backbone_class is manifest.model_class
+
+
+def attention_test_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    model = inductive_zoo.IsoTransformerForImageClassification(tiny_config(inductive_zoo.IsoTransformerConfig)).eval()
+    pixels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return model, pixels, model(pixels).logits
+
+
+def test_self_attention_runs_an_attention_function_registered_with_transformers():
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    calls = []
+
+    def counting_sdpa(module, query, key, value, attention_mask, **kwargs):
+        calls.append(query.shape)
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+
+    AttentionInterface.register("counting_sdpa", counting_sdpa)
+    model, pixels, reference = attention_test_model()
+    model.set_attn_implementation("counting_sdpa")
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixels).logits, reference)
+    assert len(calls) == model.config.num_hidden_layers
+
+
+@pytest.mark.slow
+def test_flex_attention_matches_sdpa():
+    model, pixels, reference = attention_test_model()
+    model.set_attn_implementation("flex_attention")  # compiles a kernel: about a minute on a CPU
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixels).logits, reference)

@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import PreTrainedConfig
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .registry import register_token_mixer
 
@@ -43,9 +44,10 @@ class MultiHeadSelfAttention(nn.Module):
 
     `softmax(Q K^T / sqrt(d_head)) V` per head, heads concatenated, then an output projection. Q, K and V come from
     one fused `qkv` linear layer (one matmul instead of three). The kernel follows
-    `config._attn_implementation`: `"sdpa"` (default) uses `torch.nn.functional.scaled_dot_product_attention`,
-    `"eager"` computes the attention matrix explicitly; a call with `output_attentions=True` always takes the eager
-    path, since only it materialises the maps.
+    `config._attn_implementation`: `"sdpa"` (default) uses `scaled_dot_product_attention` above, `"eager"` computes
+    the attention matrix explicitly, and any other name is looked up in transformers' attention-function interface
+    (`ALL_ATTENTION_FUNCTIONS`: `"flex_attention"`, `"flash_attention_2"` on a GPU with flash-attn, ...); a call
+    with `output_attentions=True` always takes the eager path, since only it materialises the maps.
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
@@ -57,6 +59,7 @@ class MultiHeadSelfAttention(nn.Module):
         self.attention_dropout = config.attention_probs_dropout_prob
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.is_causal = False  # read by transformers' attention functions
 
     def forward(
         self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
@@ -68,6 +71,10 @@ class MultiHeadSelfAttention(nn.Module):
             attention = torch.softmax((query * self.scale) @ key.transpose(-2, -1), dim=-1, dtype=torch.float32)
             attention = attention.to(query.dtype)
             context = F.dropout(attention, dropout, self.training) @ value
-        else:
+        elif self.config._attn_implementation in (None, "sdpa"):
             context = scaled_dot_product_attention(query, key, value, dropout_p=dropout)
+        else:
+            attention_function = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+            output, _ = attention_function(self, query, key, value, None, dropout=dropout, scaling=self.scale)
+            return self.proj(output.flatten(2)), None
         return self.proj(merge_heads(context)), attention if output_attentions else None

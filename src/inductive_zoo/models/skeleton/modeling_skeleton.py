@@ -38,6 +38,9 @@ class IsotropicPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    # Self-attention blocks also run transformers' other attention functions (`layers.mixers.attention`).
+    _supports_flex_attn = True
+    _supports_flash_attn = True
     _no_split_modules = ["ImageTokenEmbeddings", "ResidualBlock"]
 
     @torch.no_grad()
