@@ -193,7 +193,7 @@ def test_presets_build_with_their_stage_layout_and_produce_logits(preset, depths
     ("overrides", "message"),
     [
         ({"num_bases": 0}, "num_bases must be a positive integer"),
-        ({"kernel_size": 4}, "kernel_size must be odd"),
+        ({"kernel_size": 4}, "kernel_size must be a positive odd integer"),
         ({"invariance": "none"}, "invariance must be one of"),
         ({"mixer": "attention"}, "mixer must be one of"),
         ({"context_groups": 3}, r"context_groups \(3\) must divide every bottleneck width \[16, 32, 64\]"),

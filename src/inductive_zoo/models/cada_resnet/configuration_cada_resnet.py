@@ -7,7 +7,15 @@ from transformers import PreTrainedConfig
 from ...layers.mixers.cada import INVARIANCES
 from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
-from ..validation import check_field_types
+from ..validation import (
+    check_choices,
+    check_field_types,
+    check_positive,
+    check_positive_ints,
+    check_positive_odd_int,
+    check_rates,
+    is_positive_int,
+)
 
 STEMS = ("imagenet", "cifar")
 MIXERS = ("cada", "conv")
@@ -102,20 +110,11 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         check_field_types(self)
-        for name, choices in (("stem", STEMS), ("mixer", MIXERS), ("invariance", INVARIANCES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        for name in (
-            "image_size",
-            "num_channels",
-            "stem_width",
-            "bottleneck_expansion",
-            "num_bases",
-            "kernel_size",
-            "context_groups",
-        ):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        check_choices(self, stem=STEMS, mixer=MIXERS, invariance=INVARIANCES)
+        check_positive_ints(
+            self, "image_size", "num_channels", "stem_width", "bottleneck_expansion", "num_bases", "context_groups"
+        )
+        check_positive_odd_int(self, "kernel_size")
         for name in ("depths", "bottleneck_widths"):
             value = getattr(self, name)
             if not isinstance(value, (list, tuple)) or not value or not all(map(is_positive_int, value)):
@@ -126,8 +125,6 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
                 f"depths ({self.depths}) and bottleneck_widths ({self.bottleneck_widths}) must have the same length: "
                 "one entry per stage"
             )
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (a window centred on its pixel), got {self.kernel_size}")
         if self.mixer == "cada" and any(width % self.context_groups for width in self.bottleneck_widths):
             raise ValueError(
                 f"context_groups ({self.context_groups}) must divide every bottleneck width {self.bottleneck_widths}"
@@ -135,10 +132,8 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
         for name in ("relative_position", "cada_in_downsampling"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if not self.initializer_range > 0:
-            raise ValueError(f"initializer_range must be positive, got {self.initializer_range!r}")
-        if not 0.0 <= self.drop_path_rate < 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
+        check_positive(self, "initializer_range")
+        check_rates(self, "drop_path_rate")
         check_masked_image_modeling_config(self)
 
     @property
@@ -161,7 +156,3 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
         """Side in pixels of the patches masked image modeling masks and reconstructs: `output_stride`, so that
         each position of the last stage's map predicts one patch (SimMIM's choice for hierarchical encoders)."""
         return self.output_stride
-
-
-def is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

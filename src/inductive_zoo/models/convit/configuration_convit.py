@@ -3,6 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
+from ..validation import check_layer_count, check_positive
 
 # ConViT-Ti/S/B: 4/9/16 heads of 48 dimensions, 12 blocks, the first 10 GPSA (d'Ascoli et al. 2021, Table 1).
 CONVIT_DIMS = {"micro": (4, 24, 4, 3), "tiny": (4, 48, 12, 10), "small": (9, 48, 12, 10), "base": (16, 48, 12, 10)}
@@ -63,17 +64,10 @@ class ConViTConfig(IsotropicConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         self.check_attention_heads()
-        if isinstance(self.local_up_to_layer, bool) or not isinstance(self.local_up_to_layer, int):
-            raise ValueError(f"local_up_to_layer must be an integer, got {self.local_up_to_layer!r}")
-        if not 0 <= self.local_up_to_layer <= self.num_hidden_layers:
-            raise ValueError(
-                f"local_up_to_layer ({self.local_up_to_layer}) must be in [0, num_hidden_layers="
-                f"{self.num_hidden_layers}]"
-            )
+        check_layer_count(self, "local_up_to_layer")
         if self.pooling == "cls" and self.local_up_to_layer == self.num_hidden_layers:
             raise ValueError(
                 "pooling='cls' needs local_up_to_layer < num_hidden_layers: the class token joins after the GPSA "
                 "blocks and must pass through at least one attention block"
             )
-        if not self.locality_strength > 0:
-            raise ValueError(f"locality_strength must be positive, got {self.locality_strength!r}")
+        check_positive(self, "locality_strength")

@@ -3,6 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import IsotropicConfig, standard_presets
+from ..validation import check_positive_ints, check_positive_odd_int
 
 
 class IsoTransformerConfig(IsotropicConfig):
@@ -53,10 +54,7 @@ class IsoMixerConfig(IsotropicConfig):
         super().__post_init__(**kwargs)
         if self.token_mixing_hidden_size is None:
             self.token_mixing_hidden_size = max(self.hidden_size // 2, 1)
-        if not isinstance(self.token_mixing_hidden_size, int) or self.token_mixing_hidden_size < 1:
-            raise ValueError(
-                f"token_mixing_hidden_size must be a positive integer, got {self.token_mixing_hidden_size!r}"
-            )
+        check_positive_ints(self, "token_mixing_hidden_size")
 
 
 class IsoConvNetConfig(IsotropicConfig):
@@ -81,5 +79,5 @@ class IsoConvNetConfig(IsotropicConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        self.check_odd_window("kernel_size")
+        check_positive_odd_int(self, "kernel_size")
         self.check_patch_tokens_only("IsoConvNet")

@@ -3,6 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import IsotropicConfig, standard_presets
+from ..validation import check_positive_odd_int
 
 
 class IsoPoolFormerConfig(IsotropicConfig):
@@ -29,5 +30,5 @@ class IsoPoolFormerConfig(IsotropicConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        self.check_odd_window("pool_size")
+        check_positive_odd_int(self, "pool_size")
         self.check_patch_tokens_only("IsoPoolFormer")

@@ -3,6 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
+from ..validation import check_choices, check_layer_count, check_positive, check_positive_odd_int
 
 # (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
 # How content attention enters a switched block (see `ReparameterizableConvAttention`).
@@ -78,19 +79,14 @@ class PRSViTConfig(IsotropicConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         self.check_attention_heads()
-        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        check_positive_odd_int(self, "kernel_size")
         if self.num_attention_heads != self.kernel_size**2:
             raise ValueError(
                 f"num_attention_heads ({self.num_attention_heads}) must equal kernel_size**2 "
                 f"({self.kernel_size**2}): one head per kernel tap"
             )
+        check_layer_count(self, "num_reparameterizable_layers")
         layers = self.num_reparameterizable_layers
-        if isinstance(layers, bool) or not isinstance(layers, int) or not 0 <= layers <= self.num_hidden_layers:
-            raise ValueError(
-                f"num_reparameterizable_layers must be an integer in [0, num_hidden_layers={self.num_hidden_layers}],"
-                f" got {layers!r}"
-            )
         if self.pooling == "cls" and layers == self.num_hidden_layers:
             raise ValueError(
                 "pooling='cls' needs num_reparameterizable_layers < num_hidden_layers: the class token joins after "
@@ -100,14 +96,8 @@ class PRSViTConfig(IsotropicConfig):
         outside = [index for index in self.attention_layers if not 0 <= index < layers]
         if outside:
             raise ValueError(f"attention_layers {outside} are not reparameterizable layers (0..{layers - 1})")
-        if self.reparameterization_switch not in REPARAMETERIZATION_SWITCHES:
-            raise ValueError(
-                f"reparameterization_switch must be one of {REPARAMETERIZATION_SWITCHES}, "
-                f"got {self.reparameterization_switch!r}"
-            )
-        alpha = self.reparameterization_locality_strength
-        if not alpha > 0:
-            raise ValueError(f"reparameterization_locality_strength must be positive, got {alpha!r}")
+        check_choices(self, reparameterization_switch=REPARAMETERIZATION_SWITCHES)
+        check_positive(self, "reparameterization_locality_strength")
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "PRSViTConfig":

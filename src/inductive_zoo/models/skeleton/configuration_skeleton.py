@@ -7,7 +7,7 @@ from transformers import PreTrainedConfig
 
 from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
-from ..validation import check_field_types
+from ..validation import check_choices, check_field_types, check_positive_ints, check_rates
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -99,20 +99,10 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         check_field_types(self)
-        self.check_choice("position_embedding", POSITION_EMBEDDINGS)
-        self.check_choice("patch_embedding", PATCH_EMBEDDINGS)
-        self.check_choice("pooling", POOLINGS)
-        for name in (
-            "image_size",
-            "patch_size",
-            "num_channels",
-            "hidden_size",
-            "num_hidden_layers",
-            "intermediate_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_choices(self, position_embedding=POSITION_EMBEDDINGS, patch_embedding=PATCH_EMBEDDINGS, pooling=POOLINGS)
+        check_positive_ints(
+            self, "image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"
+        )
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})")
         if self.patch_embedding == "conv_stem" and (self.patch_size < 2 or not math.log2(self.patch_size).is_integer()):
@@ -127,23 +117,17 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"position_embedding='sincos' needs hidden_size divisible by 4, got hidden_size={self.hidden_size}"
             )
-        for name in ("hidden_dropout_prob", "drop_path_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        check_rates(self, "hidden_dropout_prob", "drop_path_rate")
         check_masked_image_modeling_config(self)
         super().__post_init__(**kwargs)
 
     def check_attention_heads(self) -> None:
         """For variants with attention: `num_attention_heads` is a positive integer dividing `hidden_size`."""
+        check_positive_ints(self, "num_attention_heads")
         heads = self.num_attention_heads
-        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
-            raise ValueError(f"num_attention_heads must be a positive integer, got {heads!r}")
         if isinstance(self.hidden_size, int) and self.hidden_size % heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({heads})")
-        if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
-            raise ValueError(
-                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
-            )
+        check_rates(self, "attention_probs_dropout_prob")
 
     def token_mixer_names(self) -> list[str]:
         """The registered name of each block's token mixer: `token_mixer` in every block; variants whose blocks
@@ -159,12 +143,6 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             )
         return [self.token_mixer] * self.num_hidden_layers
 
-    def check_odd_window(self, name: str) -> None:
-        """For grid mixers with a `k x k` window ("same" padding keeps the grid): the field is a positive odd int."""
-        value = getattr(self, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1 or value % 2 == 0:
-            raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
-
     def check_patch_tokens_only(self, variant: str) -> None:
         """For mixers of the patch grid only, which cannot mix a class token: `pooling` must be `"mean"`."""
         if self.pooling == "cls":
@@ -174,8 +152,7 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             )
 
     def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        check_choices(self, **{name: choices})
 
     @property
     def num_patches(self) -> int:
