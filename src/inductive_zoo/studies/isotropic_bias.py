@@ -33,13 +33,20 @@ from transformers import AutoModelForMaskedImageModeling, TrainingArguments
 from ..data import DecodedImageDataset, MaskedImageModelingCollator, load_image_dataset
 from ..data.processing import IMAGENET_MEAN, IMAGENET_STD
 from ..models.masked_image_modeling import reconstructed_image
+from ..models.registry import MANIFESTS
 from ..training.checkpointing import write_json_atomic
 from ..training.pretraining import PretrainingArguments
 from ..training.pretraining import run as run_pretraining
 from .plotting import figure_grid, save_figure
 from .records import comma_list, markdown_table, record_run, write_csv
 
-MIXERS = {"iso_transformer": "transformer", "iso_mixer": "MLP-Mixer", "iso_convnet": "convolution"}
+# Paper 1's three mixers (the default cells), by the names the paper gives them; every other token variant of the
+# manifests (IsoPoolFormer, ConViT, ...) can join with `--mixers`, under its display name.
+PAPER_MIXERS = {"iso_transformer": "transformer", "iso_mixer": "MLP-Mixer", "iso_convnet": "convolution"}
+MIXERS = {
+    **{manifest.model_type: manifest.display_name for manifest in MANIFESTS if manifest.token_model},
+    **PAPER_MIXERS,
+}
 COLUMNS = (
     "mixer", "depth", "parameters", "train_images", "epochs", "train_loss",
     "reconstruction_loss_initial", "reconstruction_loss", "knn_initial", "knn", "linear_probe_initial", "linear_probe",
@@ -51,7 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output_dir", default="outputs/isotropic-bias")
     parser.add_argument("--dataset", default="digits", help="'digits', a Hub id or a local directory in Hub layout")
     parser.add_argument("--train_fraction", type=float, default=0.1, help="class-balanced fraction of train")
-    parser.add_argument("--mixers", type=comma_list(str), default=list(MIXERS), help=f"some of {list(MIXERS)}")
+    parser.add_argument("--mixers", type=comma_list(str), default=list(PAPER_MIXERS), help=f"some of {list(MIXERS)}")
     parser.add_argument("--depths", type=comma_list(int), default=[2, 4, 8])
     parser.add_argument("--preset", default="micro-patch4-32", help="width and geometry shared by every cell")
     parser.add_argument("--mask_ratio", type=float, default=0.6)
@@ -122,7 +129,7 @@ def plot_against_depth(output_dir: Path, rows: list[dict[str, Any]]) -> None:
     figure, axes = figure_grid(1, len(panels), (4.0, 3.2))
     depths = sorted({row["depth"] for row in rows})
     for axis, (key, title) in zip(axes[0], panels, strict=True):
-        for index, mixer in enumerate(MIXERS):
+        for index, mixer in enumerate(dict.fromkeys(row["mixer"] for row in rows)):
             cells = sorted((row["depth"], row[key], row[f"{key}_initial"]) for row in rows if row["mixer"] == mixer)
             if not cells:
                 continue
