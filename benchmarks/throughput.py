@@ -1,6 +1,7 @@
 """Throughput and peak memory of every variant of the zoo next to transformers' ViT, in one run on one machine.
 
     python benchmarks/throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3] [--steps 3]
+    python benchmarks/throughput.py --modes [--models IsoTransformer,ConViT]   # eager / compile / bf16 / both
 
 All token variants share the PRS-ViT preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size;
 ConViT's GPSA blocks are as many as PRS-ViT's reparameterizable ones. CADA-ResNet, a CNN without width/depth/heads
@@ -35,6 +36,7 @@ import torch
 from timing import (
     autocast_context,
     inference_step_fn,
+    interleaved_medians,
     print_throughput_table,
     synchronize,
     training_and_inference_rates,
@@ -223,6 +225,40 @@ def benchmark_device(args: argparse.Namespace, device: str) -> None:
     check(f"{device}: PRS-ViT convolution / attention mode, inference", infer[PRS_CONV] / infer[PRS_ATTENTION], 1.0)
 
 
+# Execution modes of `--modes`: (compile, autocast to bf16 on CPU / the device's reduced precision).
+MODES = {"eager": (False, False), "compile": (True, False), "bf16": (False, True), "compile+bf16": (True, True)}
+
+
+def benchmark_modes(args: argparse.Namespace, device: str) -> None:
+    """Training images/s of each model in every execution mode (`MODES`: eager fp32, `torch.compile`, bf16
+    autocast, both), the median of interleaved rounds per mode, with each mode's ratio to eager."""
+    builders = model_builders(args.preset, args.cada_preset)
+    names = [name for name in builders if not args.models or any(part in name for part in args.models.split(","))]
+    rates: dict[str, dict[str, float]] = {}
+    for mode, (compiled, reduced) in MODES.items():
+        torch.manual_seed(0)
+        models = {name: builders[name]().to(device) for name in names}
+        steps = {
+            name: training_step_fn(
+                torch.compile(model) if compiled else model,
+                args.batch_size,
+                model.config.image_size,
+                device,
+                torch.bfloat16 if reduced else None,
+            )
+            for name, model in models.items()
+        }
+        # The first call of a compiled step compiles it: interleaved_medians warms every step up before timing.
+        rates[mode] = interleaved_medians(steps, args.batch_size, args.steps, args.rounds)
+    print(f"\nTraining img/s by mode, {args.preset}, batch {args.batch_size}, {device}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")  # fmt: skip
+    print("| model | " + " | ".join(f"{mode} img/s | vs eager" for mode in MODES) + " |")
+    print("|---|" + "---:|---:|" * len(MODES))
+    for name in names:
+        cells = [f"{rates[mode][name]:.0f} | {rates[mode][name] / rates['eager'][name]:.2f}x" for mode in MODES]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="micro-patch4-32")
@@ -232,10 +268,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--matmul_size", type=int, default=None, help="default 2048 on CPU, 8192 on GPU")
     parser.add_argument("--cpu_only", action="store_true", help="skip the GPU run even if CUDA is available")
+    parser.add_argument(
+        "--modes", action="store_true", help="instead: training speed in eager / compile / bf16 / compile + bf16"
+    )
+    parser.add_argument("--models", default="", help="with --modes: only models whose name contains one of these")
     args = parser.parse_args()
-    benchmark_device(args, "cpu")
+    run = benchmark_modes if args.modes else benchmark_device
+    run(args, "cpu")
     if torch.cuda.is_available() and not args.cpu_only:
-        benchmark_device(args, "cuda")
+        run(args, "cuda")
 
 
 if __name__ == "__main__":
