@@ -359,3 +359,27 @@ def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(t
     table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
     assert "| `cifar10-10pct-convit` | 6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds) |" in table
     assert time_to_accuracy_table([zoo_run(0, [(60.0, 0.3)])]).splitlines()[-1].count("not reached") == 3
+
+
+def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_path):
+    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub.repocard_data import EvalResult
+
+    from inductive_zoo.studies.zoo_table import ZooRun, zoo_table
+
+    def run(top1: float) -> ZooRun:
+        return ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, "test", 10000, top1, None, 60.0, "CPU", 10**6, [])
+
+    released = tmp_path / "zoo" / "prs-vit-cifar10-10pct"
+    released.mkdir(parents=True)
+    result = EvalResult(
+        task_type="image-classification", dataset_type="cifar10", dataset_name="CIFAR-10", metric_type="accuracy",
+        metric_value=0.5849,
+    )  # fmt: skip
+    data = ModelCardData(model_name="prs-vit", eval_results=[result])
+    ModelCard(f"---\n{data.to_yaml()}\n---\n").save(released / "README.md")
+    assert "| `zoo/prs-vit-cifar10-10pct` |" in zoo_table([run(0.5849)], tmp_path / "zoo").replace(
+        str(tmp_path) + "/", ""
+    )
+    table = zoo_table([run(0.5796)], tmp_path / "zoo")
+    assert "prs-vit-cifar10-10pct` (an earlier run of the recipe: 0.5849) |" in table

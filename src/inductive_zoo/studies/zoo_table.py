@@ -19,6 +19,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from huggingface_hub import ModelCard
 from safetensors import safe_open
 
 from ..training.recipes import RECIPES
@@ -106,13 +107,31 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         time_text = f"{statistics.mean(times) / 60:.0f} min" if times else "not recorded"
         top5 = [run.top5 for run in group if run.top5 is not None]
         released = zoo_dir / released_name(name) if zoo_dir is not None else None
-        checkpoint = f"`{released.as_posix()}`" if released is not None and released.is_dir() else "-"
+        checkpoint = checkpoint_cell(released, group) if released is not None and released.is_dir() else "-"
         lines.append(
             f"| `{name}` | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
             f"{time_text} | {group[0].hardware or '?'} | {checkpoint} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def released_top1(released: Path) -> float | None:
+    """The top-1 accuracy a released checkpoint's card reports (its model-index), or `None` if it reports none."""
+    card = ModelCard.load(released / "README.md")
+    return next(
+        (result.metric_value for result in card.data.eval_results or [] if result.metric_type == "accuracy"), None
+    )
+
+
+def checkpoint_cell(released: Path, group: list[ZooRun]) -> str:
+    """The checkpoint column: the released folder when its card reports the accuracy of one of the row's runs (the
+    checkpoint reproduces the row), else the folder marked as an earlier run of the recipe, with its own accuracy."""
+    top1 = released_top1(released)
+    if top1 is not None and any(abs(run.top1 - top1) < 5e-5 for run in group):
+        return f"`{released.as_posix()}`"
+    reported = f"{top1:.4f}" if top1 is not None else "not reported"
+    return f"`{released.as_posix()}` (an earlier run of the recipe: {reported})"
 
 
 # Accuracy levels of the time-to-accuracy table, on the per-epoch 2,000-image test slice.
