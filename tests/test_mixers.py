@@ -71,7 +71,8 @@ def test_bad_poolformer_configs_name_the_field(overrides):
 
 @pytest.mark.parametrize("manifest", inductive_zoo.MANIFESTS, ids=lambda manifest: manifest.model_type)
 def test_every_manifest_has_its_card_recipes_and_exports(manifest: VariantManifest):
-    assert (MODEL_CARDS_DIR / manifest.card_template).is_file()
+    assert (MODEL_CARDS_DIR / f"{manifest.model_type}.md").is_file()
+    assert manifest.smoke_preset in manifest.config_class.presets
     assert recipe_name("cifar10-10pct", manifest.model_type) in RECIPES
     for recipe in manifest.recipes:
         assert RECIPES[recipe.name].arguments["model_type"] == manifest.model_type
@@ -111,3 +112,12 @@ def test_flex_attention_matches_sdpa():
     model.set_attn_implementation("flex_attention")  # compiles a kernel: about a minute on a CPU
     with torch.no_grad():
         torch.testing.assert_close(model(pixels).logits, reference)
+
+
+def test_a_backbone_using_the_old_mixer_api_is_refused_at_definition():
+    from inductive_zoo.models.skeleton.modeling_skeleton import IsotropicModel
+
+    with pytest.raises(TypeError, match=r"token_mixer_class.*register_token_mixer"):
+
+        class OldStyleModel(IsotropicModel):
+            token_mixer_class = PoolingMixer

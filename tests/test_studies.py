@@ -12,6 +12,7 @@ from PIL import Image
 
 from inductive_zoo import ConViTConfig, IsoTransformerConfig, PRSViTConfig
 from inductive_zoo.analysis import attention_rollout
+from inductive_zoo.models.registry import MANIFESTS
 from inductive_zoo.studies import attention_maps, data_efficiency, fourier
 from inductive_zoo.studies.inputs import load_model
 from inductive_zoo.training.image_classification import CONFIG_CLASSES, parse_overrides
@@ -142,7 +143,7 @@ def test_attention_map_grid_has_a_panel_per_image_and_column(tmp_path):
 
 def test_variants_share_width_depth_and_prs_conv_epochs_follow_the_cell():
     prs = PRSViTConfig.from_preset("micro-patch4-32")
-    for variant in ("iso_transformer", "iso_mixer", "iso_convnet", "convit", "ibit", "prs_vit"):
+    for variant in [manifest.model_type for manifest in MANIFESTS if manifest.token_model]:
         arguments = data_efficiency.variant_arguments(variant, "micro-patch4-32", "micro-32")
         text = arguments[arguments.index("--config_overrides") + 1] if "--config_overrides" in arguments else ""
         overrides = parse_overrides(text)

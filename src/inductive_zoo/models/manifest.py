@@ -49,7 +49,7 @@ class VariantManifest:
         display_name: the name in tables and plots ("IsoMixer").
         config_class, model_class, image_classification_class, masked_image_modeling_class: its classes; the
             config's `model_type` names the variant everywhere (Auto classes, recipes `*-{model type with dashes}`,
-            the card template `publishing/model_cards/{model_type}.md`).
+            the card template `publishing/model_cards/{model_type}.md`, which `publish` requires).
         test_config: a tiny config (seconds per test) on which the common tests run every class.
         recipes: its recipes; its main recipe on a base B is named `B-{model type with dashes}` (`recipe_name`: the
             one `release` trains), others (ablations) name themselves.
@@ -60,6 +60,7 @@ class VariantManifest:
             `config.image_size` only (no multi-crop local views, no `interpolate_pos_encoding`).
         attention_heads: the config has `num_attention_heads`, matched to the reference's when variants are compared
             at equal size (`matched_overrides`).
+        smoke_preset: its smallest preset at 32 pixels, for smoke runs (`release --budget small`).
         local_layers_field: the config field that counts its convolution-like local blocks (ConViT's
             `local_up_to_layer`, PRS-ViT's `num_reparameterizable_layers`), matched to the reference's
             reparameterizable blocks.
@@ -77,15 +78,11 @@ class VariantManifest:
     fixed_image_size: bool = False
     attention_heads: bool = False
     local_layers_field: str | None = None
+    smoke_preset: str = "micro-patch4-32"
 
     @property
     def model_type(self) -> str:
         return self.config_class.model_type
-
-    @property
-    def card_template(self) -> str:
-        """File name of its card template in `publishing/model_cards/`."""
-        return f"{self.model_type}.md"
 
     def public_names(self) -> dict[str, type]:
         """The names the package root exports for this variant: its config and model classes."""

@@ -1,10 +1,11 @@
 """Joint-embedding self-supervision on any backbone of the zoo: SimCLR (Chen et al. 2020) and DINO (Caron et al.
 2021) as `PreTrainedModel`s that plain `Trainer` trains on `data.MultiViewCollator` batches.
 
-Both wrap a zoo backbone (the `VARIANTS` backbone of the config's class) under `base_model_prefix = "backbone"`, so
-`AutoModelForImageClassification.from_pretrained` of a saved model loads the (student) backbone and adds only the
-classifier. `config_class` must be a class attribute for transformers, hence one thin subclass per variant, built
-and cached by `simclr_model_class(config_class)` / `dino_model_class(config_class)` (e.g. `IsoTransformerForSimCLR`);
+Both wrap a zoo backbone (the one the variant's manifest declares for the config's class) under
+`base_model_prefix = "backbone"`, so `AutoModelForImageClassification.from_pretrained` of a saved model loads the
+(student) backbone and adds only the classifier. `config_class` must be a class attribute for transformers, hence
+one thin subclass per variant, built and cached by `simclr_model_class(config_class)` /
+`dino_model_class(config_class)` (e.g. `IsoTransformerForSimCLR`);
 `SimCLRModel.for_config(config)` / `DINOModel.for_config(config)` build the right one from a config.
 
 Hyper-parameters are read from the backbone's config with `getattr` (a config takes extra keyword arguments and

@@ -16,6 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..models.registry import manifest_for
 from ..training.recipes import get_recipe, recipe_name
 from ..training.records import MissingEvaluationError, read_evaluation_metrics
 from .cards import dataset_hub_id
@@ -31,8 +32,6 @@ SMALL_BUDGET_ARGS = [
     "--max_eval_samples", "64", "--train_fraction", "0.05", "--eval_strategy", "no", "--save_strategy", "no",
     "--logging_steps", "1", "--report_to", "none", "--dataloader_num_workers", "0", "--model_ema_decay", "0.9",
 ]  # fmt: skip
-# The small budget's models: each variant's smallest preset (the 10 % recipes' width overrides are dropped).
-SMALL_PRESETS = {"cada_resnet": "micro-32"}
 
 
 def recipe_argv(model_type: str, budget: str, dataset: str, output_dir: Path) -> list[str]:
@@ -48,7 +47,8 @@ def recipe_argv(model_type: str, budget: str, dataset: str, output_dir: Path) ->
     common = ["--recipe", recipe.name, "--dataset", dataset, "--output_dir", str(output_dir), "--seed", "0"]
     if budget != "small":
         return common
-    preset = SMALL_PRESETS.get(model_type, "micro-patch4-32")
+    # The variant's smallest preset; the 10 % recipe's width overrides are dropped.
+    preset = manifest_for(model_type).smoke_preset
     return [*common, "--preset", preset, "--config_overrides", "", *SMALL_BUDGET_ARGS]
 
 

@@ -109,7 +109,7 @@ def cell_arguments(cell: Cell, args: argparse.Namespace, label_counts: Counter) 
     ]  # fmt: skip
     if args.max_eval_samples is not None:
         arguments += ["--max_eval_samples", str(args.max_eval_samples)]
-    if cell.variant == "prs_vit":
+    if hasattr(MANIFESTS_BY_MODEL_TYPE[cell.variant].image_classification_class, "reparameterize"):
         epochs = math.ceil(args.max_steps / math.ceil(subset_size(label_counts, cell.fraction) / args.batch_size))
         arguments += ["--schedule", args.schedule, "--conv_epochs", str(round(args.conv_fraction * epochs))]
     return arguments + args.extra

@@ -40,11 +40,15 @@ from ..training.pretraining import run as run_pretraining
 from .plotting import figure_grid, save_figure
 from .records import comma_list, markdown_table, record_run, write_csv
 
-# Paper 1's three mixers (the default cells), by the names the paper gives them; every other token variant of the
-# manifests (IsoPoolFormer, ConViT, ...) can join with `--mixers`, under its display name.
+# Paper 1's three mixers (the default cells), by the names the paper gives them; every other variant of the
+# manifests with one token mixer in every block (IsoPoolFormer, IBiT) can join with `--mixers`, under its display name.
 PAPER_MIXERS = {"iso_transformer": "transformer", "iso_mixer": "MLP-Mixer", "iso_convnet": "convolution"}
 MIXERS = {
-    **{manifest.model_type: manifest.display_name for manifest in MANIFESTS if manifest.token_model},
+    **{
+        manifest.model_type: manifest.display_name
+        for manifest in MANIFESTS
+        if manifest.token_model and manifest.local_layers_field is None
+    },
     **PAPER_MIXERS,
 }
 COLUMNS = (

@@ -117,7 +117,10 @@ def variant_recipe(recipe: VariantRecipe) -> Recipe:
 
 
 def _catalogue() -> dict[str, Recipe]:
-    recipes = [variant_recipe(recipe) for manifest in MANIFESTS for recipe in manifest.recipes]
+    variant_recipes = [variant_recipe(recipe) for manifest in MANIFESTS for recipe in manifest.recipes]
+    # Each variant's main 10 % recipe first (the zoo table's order), then its other recipes.
+    main_names = {recipe_name("cifar10-10pct", manifest.model_type) for manifest in MANIFESTS}
+    recipes = sorted(variant_recipes, key=lambda recipe: recipe.name not in main_names)
     recipes += [
         # Paper 1's self-supervised case: IsoConvNet fine-tuned from masked reconstruction on the other 90 %.
         _ten_percent(

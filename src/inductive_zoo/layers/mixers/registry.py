@@ -25,7 +25,12 @@ def register_token_mixer(name: str, *, per_layer: bool = False) -> Callable[[typ
 
     def register(cls: type[nn.Module]) -> type[nn.Module]:
         registered = TOKEN_MIXERS.get(name)
-        if registered is not None and registered.__qualname__ != cls.__qualname__:
+        # The same class defined again (a module reloaded) replaces itself; another class may not take the name.
+        same = registered is not None and (registered.__module__, registered.__qualname__) == (
+            cls.__module__,
+            cls.__qualname__,
+        )
+        if registered is not None and registered is not cls and not same:
             raise ValueError(f"token mixer {name!r} is already registered by {registered.__qualname__}")
         TOKEN_MIXERS[name] = cls
         if per_layer:

@@ -58,6 +58,7 @@ CADA_RESNET = VariantManifest(
         ),
     ),
     token_model=False,
+    smoke_preset="micro-32",
 )
 
 MANIFESTS = (CADA_RESNET,)

@@ -94,6 +94,16 @@ class IsotropicModel(IsotropicPreTrainedModel):
 
     block_class: type[ResidualBlock] = ResidualBlock
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # The mixer API before the registry: a subclass using it would silently get the config's mixers instead.
+        old = [name for name in ("token_mixer_class", "build_token_mixer") if name in vars(cls)]
+        if old:
+            raise TypeError(
+                f"{cls.__name__} sets {old}, which the skeleton no longer reads: register the mixer with "
+                "layers.mixers.register_token_mixer and name it in the config (token_mixer or token_mixer_names())"
+            )
+
     def __init__(self, config: IsotropicConfig, use_mask_token: bool = False) -> None:
         super().__init__(config)
         self.class_token_layer = self.class_token_layer_for(config)
