@@ -80,6 +80,86 @@ def test_random_erasing_fills_a_box_with_grey():
     assert torch.all((erased == 0.5).flatten(1).any(dim=1))
 
 
+EVERY_OPERATION = {
+    "auto_augment": "randaugment", "random_erasing_prob": 0.5, "grayscale_prob": 0.3, "blur_prob": 0.5,
+    "solarize_prob": 0.3, "jitter_prob": 0.8,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", ["randaugment", "trivialaugment"])
+def test_per_image_draws_augment_an_image_the_same_in_any_batch(policy):
+    # What makes a batch split across processes augment like one process: each image's draws come from its seed.
+    augmentation = BatchAugmentation(AugmentationConfig(**{**EVERY_OPERATION, "auto_augment": policy}))
+    images = torch.rand(24, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    seeds = list(range(1000, 1024))
+    whole = augmentation(images, sample_seeds=seeds)
+    order = torch.randperm(24, generator=torch.Generator().manual_seed(1)).tolist()
+    first, second = order[:9], order[9:]
+    parts = [augmentation(images[part], sample_seeds=[seeds[i] for i in part]) for part in (first, second)]
+    torch.testing.assert_close(torch.cat(parts), whole[first + second], atol=1e-6, rtol=0)
+    assert not torch.allclose(whole, images, atol=1e-3)
+    # Another seed is another augmentation; per-batch draws (the default without seeds) are not per image.
+    assert not torch.allclose(augmentation(images[:1], sample_seeds=[7]), whole[:1])
+    torch.manual_seed(0)
+    per_batch = BatchAugmentation(AugmentationConfig(**EVERY_OPERATION, per_image_draws=False))
+    torch.manual_seed(0)
+    assert not torch.allclose(per_batch(images, sample_seeds=seeds), whole)
+
+
+def test_per_image_draws_leave_the_global_generator_alone_and_need_one_seed_per_image():
+    augmentation = BatchAugmentation(AugmentationConfig(**EVERY_OPERATION))
+    images = torch.rand(4, 3, 16, 16)
+    torch.manual_seed(0)
+    augmentation(images, sample_seeds=[1, 2, 3, 4])
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    torch.testing.assert_close(after, torch.rand(3))
+    with pytest.raises(ValueError, match="3 sample seeds for a batch of 4"):
+        augmentation(images, sample_seeds=[1, 2, 3])
+
+
+def test_recipes_fetch_each_image_with_its_own_seed_through_seeded_batches():
+    from inductive_zoo.data import DecodedImageDataset
+    from inductive_zoo.data.augmentation import ImageClassificationCollator
+    from inductive_zoo.training.checkpointing import SeededBatches
+
+    augmentation = BatchAugmentation(AugmentationConfig(**EVERY_OPERATION))
+    data = digits_dataset(seed=0)["train"]
+    dataset = DecodedImageDataset(data, "train", "img", "label", 32, batch_transform=augmentation)
+    batches = SeededBatches(dataset, ImageClassificationCollator((0.5,) * 3, (0.5,) * 3), seed=3)
+    batches.epoch = 2
+    (together,) = batches.__getitems__([5, 9, 12])
+    (alone,) = batches.__getitems__([12])
+    torch.testing.assert_close(alone["pixel_values"][0], together["pixel_values"][2], atol=1e-6, rtol=0)
+    batches.epoch = 3
+    (next_epoch,) = batches.__getitems__([12])
+    assert not torch.allclose(next_epoch["pixel_values"], alone["pixel_values"])
+
+
+def test_multi_process_runs_say_why_they_cannot_match_one_process():
+    from inductive_zoo.training.checkpointing import multiprocess_differences
+
+    assert multiprocess_differences(434, 31, 2, drop_last=False, per_batch_draws=[]) == []
+    (partial,) = multiprocess_differences(143, 18, 2, drop_last=False, per_batch_draws=[])
+    assert "holds 35 of the 143" in partial and "repeats 1 images" in partial and "--dataloader_drop_last" in partial
+    assert multiprocess_differences(143, 18, 2, drop_last=True, per_batch_draws=[]) == []
+    reasons = multiprocess_differences(434, 31, 2, drop_last=False, per_batch_draws=["mixup/CutMix pairs"])
+    assert reasons == ["mixup/CutMix pairs are drawn per device batch, so splitting a batch changes them"]
+    assert MixupCutmixCollator.per_batch_draws and BatchAugmentation().per_batch_draws is None
+    assert BatchAugmentation(AugmentationConfig(per_image_draws=False)).per_batch_draws
+
+
+def test_recipe_false_options_reach_the_command_line():
+    # The 10 % recipes draw augmentation per batch, as their rows were trained; `False` must not vanish from argv.
+    recipe = get_recipe("cifar10-10pct-ibit")
+    assert recipe.arguments["per_image_draws"] is False
+    assert recipe.argv()[recipe.argv().index("--per_image_draws") + 1] == "false"
+    _, data_args, _ = parse_args(["--recipe", "cifar10-10pct-ibit", "--output_dir", "unused"])
+    assert data_args.augmentation_config().per_image_draws is False
+    _, data_args, _ = parse_args(["--recipe", "cifar10-10pct-ibit", "--output_dir", "unused", "--per_image_draws"])
+    assert data_args.augmentation_config().per_image_draws is True
+
+
 @pytest.mark.parametrize(
     ("overrides", "option"),
     [

@@ -20,8 +20,10 @@ class DecodedImageDataset(torch.utils.data.Dataset):
     `CorruptImageError` naming its split and index at the moment it is read (never skipped, never a crash deep in
     a worker). Every image is converted to RGB and resized to `image_size` with `resample` (the image processor's),
     so that a batch stacks. `batch_transform` (a `BatchAugmentation` for training) is applied to each fetched
-    batch at once: `Trainer`'s DataLoader fetches whole batches through `__getitems__`, in its worker processes,
-    so augmentation is batched and never runs on evaluation data.
+    batch at once: `Trainer`'s DataLoader fetches whole batches through `__getitems__` (the recipe's, through
+    `fetch` with a seed per image), in its worker processes, so augmentation is batched and never runs on
+    evaluation data. It is called as `batch_transform(images)`, or `batch_transform(images, sample_seeds=seeds)`
+    when `fetch` is given seeds.
     """
 
     def __init__(
@@ -32,7 +34,7 @@ class DecodedImageDataset(torch.utils.data.Dataset):
         label_column: str,
         image_size: int,
         resample: int = PIL.Image.BILINEAR,
-        batch_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        batch_transform: Callable[..., torch.Tensor] | None = None,
     ) -> None:
         self.dataset = dataset.cast_column(image_column, Image(decode=False))
         self.split = split
@@ -64,11 +66,17 @@ class DecodedImageDataset(torch.utils.data.Dataset):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: list[int]) -> list[dict]:
+        return self.fetch(indices)
+
+    def fetch(self, indices: list[int], sample_seeds: list[int] | None = None) -> list[dict]:
+        """The examples at `indices`; `sample_seeds` (one per example) go to the batch transform, which draws each
+        image's augmentation from its seed (`BatchAugmentation`)."""
         # One Arrow read for the whole batch instead of one per row.
         rows = self.dataset[indices]
         values = rows[self.image_column]
         images = torch.stack([self.decode(value, index) for index, value in zip(indices, values, strict=True)])
         images = images.float().div_(255.0)
         if self.batch_transform is not None:
-            images = self.batch_transform(images)
+            seeds = {} if sample_seeds is None else {"sample_seeds": sample_seeds}
+            images = self.batch_transform(images, **seeds)
         return [{"image": image, "label": label} for image, label in zip(images, rows[self.label_column], strict=True)]

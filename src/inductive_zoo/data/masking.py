@@ -16,8 +16,10 @@ class MaskedImageModelingCollator(ImageClassificationCollator):
     `mim_masking`, `mim_patch_size`). Masks come from `generator` or, when it is `None` (the default, for
     training), from torch's global generator, which `Trainer` seeds and DataLoader workers seed per worker; a
     `generator` gives the same masks on every pass (a fixed evaluation set), but is copied into each DataLoader
-    worker, so use it with `dataloader_num_workers=0`.
+    worker, so use it with `dataloader_num_workers=0`. Masks are drawn per batch (`per_batch_draws`).
     """
+
+    per_batch_draws = "masked-image-modeling masks"
 
     def __init__(
         self,

@@ -65,8 +65,11 @@ class MixupCutmixCollator:
     area), the targets mixed with the same `lam`. One `lam` per batch.
 
     For training data only: evaluation keeps integer labels. The float targets never reach the model (the recipe's
-    loss, `soft_target_cross_entropy`, takes them), so the model's `problem_type` stays single-label.
+    loss, `soft_target_cross_entropy`, takes them), so the model's `problem_type` stays single-label. The pairs and
+    `lam` are drawn per batch (`per_batch_draws`): a batch split across processes is mixed differently.
     """
+
+    per_batch_draws = "mixup/CutMix pairs and weights"
 
     def __init__(self, collator: Callable[[list[dict]], dict], num_classes: int, config: MixupCutmixConfig) -> None:
         if num_classes < 2:

@@ -65,7 +65,10 @@ class MultiViewCollator:
     """Turns decoded `[0, 1]` images into `global_views` `(G, B, C, S, S)` and, if any, `local_views`
     `(L, B, C, s, s)`, normalised with the image processor's statistics; every view of every image gets its own
     random crop and colour parameters from torch's global generator (seeded by `Trainer`, per DataLoader worker).
-    Labels, when the examples have them, come along as `labels` (for monitoring only)."""
+    Labels, when the examples have them, come along as `labels` (for monitoring only). The views are drawn per
+    batch (`per_batch_draws`)."""
+
+    per_batch_draws = "the self-supervised views"
 
     def __init__(self, config: MultiViewConfig, image_mean: tuple[float, ...], image_std: tuple[float, ...]) -> None:
         self.config = config

@@ -6,8 +6,9 @@
 - `ResumableTrainer`: a `Trainer` that writes every checkpoint into a staging directory and renames it to
   `checkpoint-N` only when every process has finished writing, rotates old checkpoints only after that, resolves
   `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint, and draws the randomness of the
-  training data (augmentation, masks, views) per batch from a seed of `(seed, epoch, batch indices)`, so that a run
-  resumed in the middle of an epoch sees exactly the batches the uninterrupted run saw. Callbacks can keep state
+  training data from seeds of `(seed, epoch, image index)` (the augmentation, per image) and `(seed, epoch, batch
+  indices)` (what is drawn per batch: mixup pairs, masks, views), so that a run resumed in the middle of an epoch
+  sees exactly the batches the uninterrupted run saw, and warns when a multi-process run cannot match one process. Callbacks can keep state
   beside the model's (a weight average, `ModelEMACallback`) in its checkpoints and have evaluation use it.
 
 Atomicity here is against the process being killed (SIGKILL, pre-emption, out-of-memory): `os.replace` of a
@@ -16,6 +17,7 @@ directory or a file within one file system is atomic on POSIX. Files are flushed
 """
 
 import json
+import logging
 import os
 import random
 import re
@@ -30,6 +32,8 @@ import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+logger = logging.getLogger(__name__)
 
 STAGING_DIR_NAME = ".incomplete-checkpoints"
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -152,6 +156,33 @@ def batch_seed(seed: int, epoch: int, indices: list[int]) -> int:
     return int(sequence.generate_state(1, dtype=np.uint64)[0])
 
 
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 64-bit seed of one training image's random draws in one epoch: a function of the run's seed, the epoch
+    and the image's dataset index only, so the image draws the same in any batch and on any process."""
+    return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1, dtype=np.uint64)[0])
+
+
+def multiprocess_differences(
+    num_examples: int, per_device_batch_size: int, world_size: int, drop_last: bool, per_batch_draws: list[str]
+) -> list[str]:
+    """Why a run on `world_size` processes cannot match a one-process run with the same global batch (empty when
+    it can): a partial last batch, which the distributed sampler fills by repeating images, and random draws made
+    per device batch (`per_batch_draws`: what the augmentation and the collator draw per batch)."""
+    reasons = []
+    global_batch = per_device_batch_size * world_size
+    partial = num_examples % global_batch
+    if partial and not drop_last:
+        reasons.append(
+            f"the last batch of every epoch holds {partial} of the {num_examples} training images; to give each of "
+            f"the {world_size} processes {per_device_batch_size}, the sampler repeats {global_batch - partial} "
+            "images from the start of that epoch's order, which a one-process run sees once. Pass "
+            "--dataloader_drop_last true to drop the partial batch (the run then matches one process with "
+            "--dataloader_drop_last true), or accept the difference"
+        )
+    reasons += [f"{draws} are drawn per device batch, so splitting a batch changes them" for draws in per_batch_draws]
+    return reasons
+
+
 def first_item(items: list[Any]) -> Any:
     """The DataLoader `collate_fn` of `SeededBatches`, whose `__getitems__` returns one already collated batch."""
     return items[0]
@@ -162,9 +193,12 @@ class SeededBatches(torch.utils.data.Dataset):
     indices)`: torch's, Python's and NumPy's global generators are set to it for the fetch and the collation and
     restored afterwards (`torch.random.fork_rng`).
 
-    So the augmentation of a batch (a `DecodedImageDataset` batch transform) and the random draws of a collator
-    (masked-image-modeling masks, DINO and SimCLR views) depend only on which examples the batch holds and on the
-    epoch: not on how many batches were fetched before (a run resumed in the middle of an epoch skips the first
+    A dataset with a `fetch(indices, sample_seeds)` method (`DecodedImageDataset`) also gets one seed per image,
+    `sample_seed(seed, epoch, index)`, from which its augmentation draws each image's parameters (unless the
+    augmentation is set to draw per batch): those draws do not even depend on the batch, so splitting a global
+    batch across processes leaves them unchanged. The rest, the per-batch augmentation and the random draws of a
+    collator (mixup/CutMix pairs, masked-image-modeling masks, DINO and SimCLR views), depend only on which
+    examples the batch holds and on the epoch: not on how many batches were fetched before (a run resumed in the middle of an epoch skips the first
     batches without fetching them), nor on how many DataLoader workers there are, and they no longer consume the
     global generator that the model's dropout and drop-path draw from (which `Trainer` saves and restores with each
     checkpoint). `__getitems__` returns `[batch]`; the DataLoader's `collate_fn` must be `first_item`.
@@ -190,7 +224,10 @@ class SeededBatches(torch.utils.data.Dataset):
             random.seed(seed)
             np.random.seed(seed % 2**32)
             try:
-                if hasattr(self.dataset, "__getitems__"):
+                if hasattr(self.dataset, "fetch"):
+                    seeds = [sample_seed(self.seed, self.epoch, index) for index in indices]
+                    samples = self.dataset.fetch(list(indices), sample_seeds=seeds)
+                elif hasattr(self.dataset, "__getitems__"):
                     samples = self.dataset.__getitems__(list(indices))
                 else:
                     samples = [self.dataset[index] for index in indices]
@@ -239,6 +276,8 @@ class ResumableTrainer(Trainer):
     from its last checkpoint ends with the same weights as an uninterrupted run, bitwise on CPU. An
     `IterableDataset` is passed through unchanged (it has no indices to seed from). `train_data_collator`, when
     given, collates the training batches instead of `data_collator` (which evaluation keeps using): mixup/CutMix.
+    On more than one process, the main process logs a warning for each reason the run cannot match a one-process
+    run with the same global batch (`multiprocess_differences`).
     """
 
     def __init__(self, *args: Any, train_data_collator: Callable[[list], Any] | None = None, **kwargs: Any) -> None:
@@ -297,6 +336,19 @@ class ResumableTrainer(Trainer):
             collator = self._get_collator_with_removed_columns(collator, description="training")
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
         batches = SeededBatches(dataset, collator, seed)
+        if self.args.world_size > 1 and self.is_world_process_zero():
+            transform = getattr(dataset, "batch_transform", None)
+            unwrapped_collator = self.train_data_collator or self.data_collator
+            draws = [getattr(item, "per_batch_draws", None) for item in (transform, unwrapped_collator)]
+            reasons = multiprocess_differences(
+                len(dataset),
+                self.args.per_device_train_batch_size,
+                self.args.world_size,
+                self.args.dataloader_drop_last,
+                [draw for draw in draws if draw],
+            )
+            for reason in reasons:
+                logger.warning(f"this {self.args.world_size}-process run differs from a one-process run: {reason}.")
         self.callback_handler.callbacks = [
             callback
             for callback in self.callback_handler.callbacks

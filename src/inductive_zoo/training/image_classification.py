@@ -153,6 +153,13 @@ class DataArguments:
         default=0.5, metadata={"help": "probability of CutMix instead of mixup when both are enabled"}
     )
     no_augmentation: bool = field(default=False, metadata={"help": "train without augmentation"})
+    per_image_draws: bool = field(
+        default=True,
+        metadata={
+            "help": "draw each image's augmentation from (seed, epoch, image index), so that a run on several "
+            "processes augments like one process; false: one draw per batch (cheaper)"
+        },
+    )
 
     def augmentation_config(self) -> AugmentationConfig | None:
         """The image augmentation of the training split (`None` with `no_augmentation`)."""
@@ -171,6 +178,7 @@ class DataArguments:
             randaugment_num_ops=self.randaugment_num_ops,
             randaugment_magnitude=self.randaugment_magnitude,
             random_erasing_prob=self.random_erasing_prob,
+            per_image_draws=self.per_image_draws,
         )
 
     def mixing_config(self, label_smoothing: float) -> MixupCutmixConfig:

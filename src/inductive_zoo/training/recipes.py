@@ -25,10 +25,11 @@ EPOCH_EVALUATION = {
 # The small-data recipe, chosen on the validation split (`--validation_size 5000`, see training/RESULTS.md, "Tuning"):
 # pad-4 crop + flip and RandAugment(2, 9), label smoothing 0.1, stochastic depth, an EMA of the weights, AdamW with
 # cosine decay and 10 % warm-up. Mixup/CutMix and random erasing (options of the recipe) are off: at 50 epochs they
-# slowed learning in the tuning runs.
+# slowed learning in the tuning runs. The zoo's rows were trained with one augmentation draw per batch (cheaper on
+# one process; a multi-process run of these recipes warns that it cannot match one process).
 SMALL_DATA_AUGMENTATION = {
     "crop_padding": 4, "hflip_prob": 0.5, "colour_jitter": 0.0, "auto_augment": "randaugment",
-    "randaugment_num_ops": 2, "randaugment_magnitude": 9, "label_smoothing_factor": 0.1,
+    "randaugment_num_ops": 2, "randaugment_magnitude": 9, "label_smoothing_factor": 0.1, "per_image_draws": False,
 }  # fmt: skip
 ADAMW = {
     "per_device_train_batch_size": 128, "optim": "adamw_torch", "learning_rate": 1e-3, "weight_decay": 0.05,
@@ -79,12 +80,14 @@ class Recipe:
         return int(self.arguments["num_train_epochs"])
 
     def argv(self) -> list[str]:
-        """The recipe as command-line arguments (flags for `True`, nothing for `False`)."""
+        """The recipe as command-line arguments (`--flag` for `True`, `--flag false` for `False`)."""
         argv = []
         for name, value in self.arguments.items():
             if value is True:
                 argv.append(f"--{name}")
-            elif value is not False and value is not None:
+            elif value is False:
+                argv.extend([f"--{name}", "false"])
+            elif value is not None:
                 argv.extend([f"--{name}", str(value)])
         return argv
 
