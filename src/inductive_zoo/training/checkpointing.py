@@ -8,8 +8,9 @@
   `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint, and draws the randomness of the
   training data from seeds of `(seed, epoch, image index)` (the augmentation, per image) and `(seed, epoch, batch
   indices)` (what is drawn per batch: mixup pairs, masks, views), so that a run resumed in the middle of an epoch
-  sees exactly the batches the uninterrupted run saw, and warns when a multi-process run cannot match one process. Callbacks can keep state
-  beside the model's (a weight average, `ModelEMACallback`) in its checkpoints and have evaluation use it.
+  sees exactly the batches the uninterrupted run saw, and warns when a multi-process run cannot match one process.
+  Callbacks can keep state beside the model's (a weight average, `ModelEMACallback`) in its checkpoints and have
+  evaluation use it.
 
 Atomicity here is against the process being killed (SIGKILL, pre-emption, out-of-memory): `os.replace` of a
 directory or a file within one file system is atomic on POSIX. Files are flushed to the operating system, not
@@ -198,10 +199,11 @@ class SeededBatches(torch.utils.data.Dataset):
     augmentation is set to draw per batch): those draws do not even depend on the batch, so splitting a global
     batch across processes leaves them unchanged. The rest, the per-batch augmentation and the random draws of a
     collator (mixup/CutMix pairs, masked-image-modeling masks, DINO and SimCLR views), depend only on which
-    examples the batch holds and on the epoch: not on how many batches were fetched before (a run resumed in the middle of an epoch skips the first
-    batches without fetching them), nor on how many DataLoader workers there are, and they no longer consume the
-    global generator that the model's dropout and drop-path draw from (which `Trainer` saves and restores with each
-    checkpoint). `__getitems__` returns `[batch]`; the DataLoader's `collate_fn` must be `first_item`.
+    examples the batch holds and on the epoch: not on how many batches were fetched before (a run resumed in the
+    middle of an epoch skips the first batches without fetching them), nor on how many DataLoader workers there
+    are, and they no longer consume the global generator that the model's dropout and drop-path draw from (which
+    `Trainer` saves and restores with each checkpoint). `__getitems__` returns `[batch]`; the DataLoader's
+    `collate_fn` must be `first_item`.
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, collate_fn: Callable[[list], Any], seed: int) -> None:
