@@ -3,7 +3,8 @@
     python benchmarks/augmentation.py [--dataset ../shared/datasets/cifar10] [--batch_size 128] [--rounds 3]
 
 Prints one table: the data path (decode + batched augmentation + collate, one process), the batched augmentation
-alone, and a training step (forward + backward + AdamW) of IsoTransformer presets next to transformers'
+alone, the zoo recipes' augmentation with its parameters drawn per batch and per image (`per_image_draws`), and a
+training step (forward + backward + AdamW) of IsoTransformer presets next to transformers'
 `ViTForImageClassification` with the same hyperparameters, with the ratio of data to training throughput.
 """
 
@@ -17,6 +18,7 @@ from inductive_zoo import IsoTransformerConfig, IsoTransformerForImageClassifica
 from inductive_zoo.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    AugmentationConfig,
     BatchAugmentation,
     DecodedImageDataset,
     ImageClassificationCollator,
@@ -44,6 +46,7 @@ def main() -> None:
         train, "train", data.image_column, data.label_column, 32, batch_transform=augmentation
     )
     collate = ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD)
+    batch = args.batch_size
     batches = iter(range(args.steps + 1))
 
     def data_step() -> None:
@@ -51,12 +54,18 @@ def main() -> None:
         collate(dataset.__getitems__(list(range(start, start + args.batch_size))))
 
     images = torch.rand(args.batch_size, 3, 32, 32)
+    seeds = list(range(args.batch_size))
+    # The zoo's small-data augmentation (pad-4 crop, flip, RandAugment(2, 9)), drawn per batch and per image.
+    recipe = {"crop_padding": 4, "jitter_prob": 0.0, "auto_augment": "randaugment"}
+    per_batch = BatchAugmentation(AugmentationConfig(**recipe, per_image_draws=False))
+    per_image = BatchAugmentation(AugmentationConfig(**recipe))
     rows = [
         ("data: decode + augment + collate", images_per_second(data_step, args.batch_size, args.steps)),
         ("augmentation alone (batched)", images_per_second(lambda: augmentation(images), args.batch_size, args.steps)),
+        ("zoo augmentation, drawn per batch", images_per_second(lambda: per_batch(images, seeds), batch, args.steps)),
+        ("zoo augmentation, drawn per image", images_per_second(lambda: per_image(images, seeds), batch, args.steps)),
     ]
     data_rate = rows[0][1]
-    batch = args.batch_size
     for preset in args.presets:
         config = IsoTransformerConfig.from_preset(preset, num_labels=10)
         steps = {
