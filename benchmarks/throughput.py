@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py [--preset micro-patch4-32] [--batch_size 64] [--rounds 3] [--steps 3]
     python benchmarks/throughput.py --modes [--models IsoTransformer,ConViT]   # eager / compile / bf16 / both
+    python benchmarks/throughput.py --modes --recipes cifar10-10pct-ibit,cifar10-10pct-vit --batch_size 128
 
 All token variants share the PRS-ViT preset's image size, width, depth, heads (9, one per 3x3 tap) and MLP size;
 ConViT's GPSA blocks are as many as PRS-ViT's reparameterizable ones. CADA-ResNet, a CNN without width/depth/heads
@@ -46,6 +47,8 @@ from timing import (
 from torch.utils.flop_counter import FlopCounterMode
 
 from inductive_zoo import MANIFESTS, PRSViTConfig
+from inductive_zoo.training.image_classification import ModelArguments, build_model
+from inductive_zoo.training.recipes import get_recipe
 
 VIT = "transformers ViT"
 ISO = "IsoTransformer"
@@ -84,6 +87,19 @@ def model_builders(preset: str, cada_preset: str) -> dict[str, Callable[[], torc
 
             builders[f"{manifest.display_name}, attention mode"] = build_switched
     builders[VIT] = lambda: vit_twin(prs_config)
+    return builders
+
+
+def recipe_builders(names: list[str]) -> dict[str, Callable[[], torch.nn.Module]]:
+    """A constructor per named recipe of the catalogue: the model the recipe trains, freshly initialised."""
+    builders = {}
+    for name in names:
+        arguments = get_recipe(name).arguments
+        if "model_name_or_path" in arguments:
+            raise ValueError(f"recipe {name} fine-tunes a checkpoint; benchmark the recipe that trains its model")
+        fields = ("model_type", "preset", "config_overrides", "image_size")
+        model_args = ModelArguments(**{field: arguments[field] for field in fields if field in arguments})
+        builders[name] = lambda model_args=model_args: build_model(model_args, [str(label) for label in range(10)])[0]
     return builders
 
 
@@ -232,7 +248,10 @@ MODES = {"eager": (False, False), "compile": (True, False), "bf16": (False, True
 def benchmark_modes(args: argparse.Namespace, device: str) -> None:
     """Training images/s of each model in every execution mode (`MODES`: eager fp32, `torch.compile`, bf16
     autocast, both), the median of interleaved rounds per mode, with each mode's ratio to eager."""
-    builders = model_builders(args.preset, args.cada_preset)
+    if args.recipes:
+        builders = recipe_builders(args.recipes.split(","))
+    else:
+        builders = model_builders(args.preset, args.cada_preset)
     names = [name for name in builders if not args.models or any(part in name for part in args.models.split(","))]
     rates: dict[str, dict[str, float]] = {}
     for mode, (compiled, reduced) in MODES.items():
@@ -242,7 +261,7 @@ def benchmark_modes(args: argparse.Namespace, device: str) -> None:
             name: training_step_fn(
                 torch.compile(model) if compiled else model,
                 args.batch_size,
-                model.config.image_size,
+                getattr(model.config, "image_size", None) or 32,
                 device,
                 torch.bfloat16 if reduced else None,
             )
@@ -250,7 +269,8 @@ def benchmark_modes(args: argparse.Namespace, device: str) -> None:
         }
         # The first call of a compiled step compiles it: interleaved_medians warms every step up before timing.
         rates[mode] = interleaved_medians(steps, args.batch_size, args.steps, args.rounds)
-    print(f"\nTraining img/s by mode, {args.preset}, batch {args.batch_size}, {device}, torch {torch.__version__}, "
+    what = args.recipes or args.preset
+    print(f"\nTraining img/s by mode, {what}, batch {args.batch_size}, {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")  # fmt: skip
     print("| model | " + " | ".join(f"{mode} img/s | vs eager" for mode in MODES) + " |")
     print("|---|" + "---:|---:|" * len(MODES))
@@ -272,6 +292,7 @@ def main() -> None:
         "--modes", action="store_true", help="instead: training speed in eager / compile / bf16 / compile + bf16"
     )
     parser.add_argument("--models", default="", help="with --modes: only models whose name contains one of these")
+    parser.add_argument("--recipes", default="", help="with --modes: the models of these comma-separated recipes")
     args = parser.parse_args()
     run = benchmark_modes if args.modes else benchmark_device
     run(args, "cpu")
