@@ -434,10 +434,12 @@ def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(t
     assert [time_to_accuracy(curve, level) for level in (0.45, 0.55, 0.60, 0.7)] == [120.0, 120.0, 240.0, None]
 
     def zoo_run(seed: int, run_curve: list[tuple[float, float]]) -> ZooRun:
-        return ZooRun(tmp_path, "cifar10-10pct-convit", seed, "test", 10, 0.6, None, None, None, 1, run_curve)
+        fields = ("test", 10, 0.6, None, None, None, "fp32 eager", 1, run_curve)
+        return ZooRun(tmp_path, "cifar10-10pct-convit", seed, *fields)
 
     table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
-    assert "| `cifar10-10pct-convit` | 6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds) |" in table
+    cells = "6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds)"
+    assert f"| `cifar10-10pct-convit` | fp32 eager | {cells} |" in table
     assert time_to_accuracy_table([zoo_run(0, [(60.0, 0.3)])]).splitlines()[-1].count("not reached") == 3
 
 
@@ -448,7 +450,7 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     from inductive_zoo.studies.zoo_table import ZooRun, zoo_table
 
     def run(top1: float) -> ZooRun:
-        return ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, "test", 10000, top1, None, 60.0, "CPU", 10**6, [])
+        return ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, "test", 10000, top1, None, 60.0, "CPU", "fp32 eager", 1, [])
 
     released = tmp_path / "zoo" / "prs-vit-cifar10-10pct"
     released.mkdir(parents=True)
@@ -463,3 +465,16 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     )
     table = zoo_table([run(0.5796)], tmp_path / "zoo")
     assert "prs-vit-cifar10-10pct` (an earlier run of the recipe: 0.5849) |" in table
+    assert "| CPU | fp32 eager |" in table  # the row says how it was trained, as the PRS-ViT recipe does...
+    ibit = ZooRun(tmp_path, "cifar10-10pct-ibit", 0, "test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 10**6, [])
+    # ... and a row of a recipe that now sets another mode says how to repeat it.
+    assert "| fp32 eager (the recipe with `--bf16 false`) |" in zoo_table([ibit], tmp_path / "zoo")
+
+
+def test_training_mode_names_precision_and_compilation():
+    from inductive_zoo.training.records import training_mode
+
+    assert training_mode({"bf16": False}) == "fp32 eager"  # recorded before torch_compile was: it was off
+    assert training_mode({"bf16": True, "torch_compile": False}) == "bf16"
+    assert training_mode({"fp16": True, "torch_compile": True}) == "compile + fp16"
+    assert training_mode({"bf16": False, "torch_compile": True}) == "compile"

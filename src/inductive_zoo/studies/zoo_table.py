@@ -7,9 +7,9 @@ Markdown for README.md and `training/RESULTS.md`, and accuracy against training 
 A run is a directory of `--runs` written by `inductive-zoo train --recipe NAME ... --output_dir RUNS/NAME-sSEED`:
 its `all_results.json` (the final evaluation, on the whole evaluation split), `training_summary.json` (recipe,
 data, training time, hardware) and `trainer_state.json` (per-epoch evaluations on the 2,000-image slice, with wall
-time). Runs of one recipe with several seeds become one row: mean and sample standard deviation. A second table gives
-the training wall time each recipe needed to first reach 45 %, 55 % and 60 % on the per-epoch slice. Only what the
-runs recorded is reported; nothing is filled in.
+time). Runs of one recipe and execution mode (precision, compilation) with several seeds become one row: mean and
+sample standard deviation. A second table gives the training wall time each recipe needed to first reach 45 %, 55 %
+and 60 % on the per-epoch slice. Only what the runs recorded is reported; nothing is filled in.
 """
 
 import argparse
@@ -23,13 +23,15 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 
 from ..training.recipes import RECIPES
+from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 
 
 @dataclass(frozen=True)
 class ZooRun:
-    """One finished run: its recipe, seed, final top-1/top-5 on the evaluation split, training time and hardware,
-    number of parameters, and its per-epoch `(wall_time_s, accuracy)` curve on the evaluation slice."""
+    """One finished run: its recipe, seed, final top-1/top-5 on the evaluation split, training time, hardware and
+    execution mode (precision, compilation), number of parameters, and its per-epoch `(wall_time_s, accuracy)` curve
+    on the evaluation slice."""
 
     directory: Path
     recipe: str
@@ -40,6 +42,7 @@ class ZooRun:
     top5: float | None
     training_time_s: float | None
     hardware: str | None
+    mode: str
     parameters: int
     curve: list[tuple[float, float]]
 
@@ -71,6 +74,7 @@ def read_run(directory: Path) -> ZooRun | None:
         top5=metrics.get("eval_top5_accuracy"),
         training_time_s=summary.get("training_time_s"),
         hardware=summary.get("hardware"),
+        mode=training_mode(summary["recipe"]),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
     )
@@ -90,16 +94,37 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
-def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
-    """The Markdown table: one row per recipe (seeds pooled) with its checkpoint under `zoo_dir` when released."""
-    lines = [
-        "| recipe | variant | parameters | epochs | top-1 (test) | top-5 | training time | hardware | checkpoint |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    by_recipe: dict[str, list[ZooRun]] = {}
+def rows_of(runs: list[ZooRun]) -> dict[tuple[str, str], list[ZooRun]]:
+    """The runs grouped into table rows: one per recipe and execution mode (seeds pooled), so that a recipe whose
+    mode changed shows the runs of each mode apart."""
+    rows: dict[tuple[str, str], list[ZooRun]] = {}
     for run in runs:
-        by_recipe.setdefault(run.recipe, []).append(run)
-    for name, group in by_recipe.items():
+        rows.setdefault((run.recipe, run.mode), []).append(run)
+    return rows
+
+
+def mode_cell(recipe_name: str, mode: str) -> str:
+    """A row's mode, with the arguments that repeat it when the recipe now sets another mode."""
+    recipe = RECIPES.get(recipe_name)
+    if recipe is None or training_mode(recipe.arguments) == mode:
+        return mode
+    overrides = [
+        f"--{name} {str(value).lower()}"
+        for name, value in (("bf16", "bf16" in mode), ("fp16", "fp16" in mode), ("torch_compile", "compile" in mode))
+        if bool(recipe.arguments.get(name)) != value
+    ]
+    return f"{mode} (the recipe with `{' '.join(overrides)}`)"
+
+
+def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
+    """The Markdown table: one row per recipe and mode (seeds pooled) with its checkpoint under `zoo_dir` when
+    released."""
+    lines = [
+        "| recipe | variant | parameters | epochs | top-1 (test) | top-5 | training time | hardware | mode "
+        "| checkpoint |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (name, mode), group in rows_of(runs).items():
         recipe = RECIPES.get(name)
         variant = recipe.model_type if recipe else "?"
         epochs = recipe.epochs if recipe else "?"
@@ -111,7 +136,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         lines.append(
             f"| `{name}` | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
-            f"{time_text} | {group[0].hardware or '?'} | {checkpoint} |"
+            f"{time_text} | {group[0].hardware or '?'} | {mode_cell(name, mode)} | {checkpoint} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -145,14 +170,11 @@ def time_to_accuracy(curve: list[tuple[float, float]], level: float) -> float | 
 
 def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_TO_ACCURACY_LEVELS) -> str:
     """The Markdown table of the training wall time each recipe needed to reach each accuracy level on the
-    per-epoch evaluation slice (seeds pooled: the mean over the seeds that reached it, and how many did)."""
+    per-epoch evaluation slice, per recipe and mode (seeds pooled: the mean over the seeds that reached it, and how
+    many did)."""
     header = " | ".join(f"time to {level:.0%}" for level in levels)
-    lines = [f"| recipe | {header} |", "|---|" + "---|" * len(levels)]
-    by_recipe: dict[str, list[ZooRun]] = {}
-    for run in runs:
-        if run.curve:
-            by_recipe.setdefault(run.recipe, []).append(run)
-    for name, group in by_recipe.items():
+    lines = [f"| recipe | mode | {header} |", "|---|---|" + "---|" * len(levels)]
+    for (name, mode), group in rows_of([run for run in runs if run.curve]).items():
         cells = []
         for level in levels:
             reached = [time for run in group if (time := time_to_accuracy(run.curve, level)) is not None]
@@ -161,7 +183,7 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
                 continue
             seeds = f" ({len(reached)} of {len(group)} seeds)" if len(group) > 1 else ""
             cells.append(f"{statistics.mean(reached) / 60:.0f} min{seeds}")
-        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+        lines.append(f"| `{name}` | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -180,7 +202,8 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
     for run in runs:
         if run.curve:
             times, accuracies = zip(*run.curve, strict=True)
-            axis.plot([time / 60 for time in times], accuracies, label=f"{run.recipe} s{run.seed}", linewidth=1.2)
+            label = f"{run.recipe} s{run.seed}" + ("" if run.mode == "fp32 eager" else f" ({run.mode})")
+            axis.plot([time / 60 for time in times], accuracies, label=label, linewidth=1.2)
     axis.set_xlabel("training wall time (minutes)")
     axis.set_ylabel("top-1 on the 2,000-image test slice")
     axis.grid(alpha=0.3)

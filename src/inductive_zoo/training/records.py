@@ -26,13 +26,15 @@ RECIPE_FIELDS = (
     "label_smoothing_factor",
     "max_grad_norm",
     "bf16",
+    "fp16",
+    "torch_compile",
     "seed",
 )
 # The augmentation arguments of the recipe's `DataArguments`.
 AUGMENTATION_FIELDS = (
     "no_augmentation", "crop_scale_min", "crop_padding", "hflip_prob", "colour_jitter", "auto_augment",
     "randaugment_num_ops", "randaugment_magnitude", "random_erasing_prob", "mixup_alpha", "cutmix_alpha", "mixup_prob",
-    "mixup_switch_prob",
+    "mixup_switch_prob", "per_image_draws",
 )  # fmt: skip
 
 
@@ -113,6 +115,15 @@ def recipe_arguments(training_args: Any) -> dict[str, Any]:
         value = getattr(training_args, name, None)
         recipe[name] = getattr(value, "value", value)
     return recipe
+
+
+def training_mode(recipe: dict[str, Any]) -> str:
+    """How a run executed, from its recorded `recipe` arguments: `"fp32 eager"`, `"bf16"`, `"compile"`,
+    `"compile + bf16"` (or fp16). A run recorded before a field existed had it off."""
+    precision = "bf16" if recipe.get("bf16") else "fp16" if recipe.get("fp16") else None
+    if recipe.get("torch_compile"):
+        return f"compile + {precision}" if precision else "compile"
+    return precision or "fp32 eager"
 
 
 def read_evaluation_metrics(checkpoint_dir: str | os.PathLike) -> dict[str, float]:
