@@ -448,6 +448,7 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     from huggingface_hub.repocard_data import EvalResult
 
     from inductive_zoo.studies.zoo_table import ZooRun, zoo_table
+    from inductive_zoo.training.recipes import mode_overrides
 
     def run(top1: float) -> ZooRun:
         return ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, "test", 10000, top1, None, 60.0, "CPU", "fp32 eager", 1, [])
@@ -466,7 +467,9 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     table = zoo_table([run(0.5796)], tmp_path / "zoo")
     assert "prs-vit-cifar10-10pct` (an earlier run of the recipe: 0.5849) |" in table
     assert "| CPU | fp32 eager |" in table  # the row says how it was trained, as the PRS-ViT recipe does...
-    ibit = ZooRun(tmp_path, "cifar10-10pct-ibit", 0, "test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 10**6, [])
+    overrides = tuple(mode_overrides("cifar10-10pct-ibit", {"bf16": False}))
+    fields = ("test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 1, [], overrides)
+    ibit = ZooRun(tmp_path, "cifar10-10pct-ibit", 0, *fields)
     # ... and a row of a recipe that now sets another mode says how to repeat it.
     assert "| fp32 eager (the recipe with `--bf16 false`) |" in zoo_table([ibit], tmp_path / "zoo")
 
@@ -478,3 +481,14 @@ def test_training_mode_names_precision_and_compilation():
     assert training_mode({"bf16": True, "torch_compile": False}) == "bf16"
     assert training_mode({"fp16": True, "torch_compile": True}) == "compile + fp16"
     assert training_mode({"bf16": False, "torch_compile": True}) == "compile"
+
+
+def test_mode_overrides_repeat_a_run_whose_recipe_changed_mode():
+    from inductive_zoo.training.recipes import mode_overrides
+
+    assert mode_overrides("cifar10-10pct-ibit", {"bf16": True, "torch_compile": False}) == []
+    assert mode_overrides("cifar10-10pct-ibit", {"bf16": False}) == ["--bf16 false"]
+    assert mode_overrides("cifar10-10pct-vit", {"bf16": True, "torch_compile": True}) == [
+        "--bf16 true", "--torch_compile true",
+    ]  # fmt: skip
+    assert mode_overrides("no-such-recipe", {"bf16": True}) == []

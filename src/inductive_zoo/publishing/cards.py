@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..training.recipes import mode_overrides
 from ..training.records import TrainingSummary
 
 # The templates' folder, installed with the package (package data).
@@ -132,6 +133,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
     )
     data = card_data(inputs)
     metrics = [(display, inputs.metrics[key]) for key, (_, display) in CARD_METRICS.items() if key in inputs.metrics]
+    recipe_run = inputs.summary is not None and inputs.summary.recipe_name is not None
     content = environment.get_template(name).render(
         card_data=data.to_yaml(),
         repo_id=inputs.repo_id,
@@ -145,5 +147,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_name=inputs.dataset_name,
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
+        # The recipe may have changed its execution mode since this checkpoint was trained.
+        mode_overrides=mode_overrides(inputs.summary.recipe_name, inputs.summary.recipe) if recipe_run else [],
     )
     return ModelCard(content)

@@ -22,7 +22,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 from safetensors import safe_open
 
-from ..training.recipes import RECIPES
+from ..training.recipes import RECIPES, mode_overrides
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 
@@ -45,6 +45,12 @@ class ZooRun:
     mode: str
     parameters: int
     curve: list[tuple[float, float]]
+    mode_overrides: tuple[str, ...] = ()
+
+    @property
+    def mode_cell(self) -> str:
+        """The run's mode, with the arguments that repeat it when the recipe now sets another mode."""
+        return f"{self.mode} (the recipe with `{' '.join(self.mode_overrides)}`)" if self.mode_overrides else self.mode
 
 
 def count_parameters(weights: Path) -> int:
@@ -75,6 +81,7 @@ def read_run(directory: Path) -> ZooRun | None:
         training_time_s=summary.get("training_time_s"),
         hardware=summary.get("hardware"),
         mode=training_mode(summary["recipe"]),
+        mode_overrides=tuple(mode_overrides(summary["recipe_name"], summary["recipe"])),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
     )
@@ -103,19 +110,6 @@ def rows_of(runs: list[ZooRun]) -> dict[tuple[str, str], list[ZooRun]]:
     return rows
 
 
-def mode_cell(recipe_name: str, mode: str) -> str:
-    """A row's mode, with the arguments that repeat it when the recipe now sets another mode."""
-    recipe = RECIPES.get(recipe_name)
-    if recipe is None or training_mode(recipe.arguments) == mode:
-        return mode
-    overrides = [
-        f"--{name} {str(value).lower()}"
-        for name, value in (("bf16", "bf16" in mode), ("fp16", "fp16" in mode), ("torch_compile", "compile" in mode))
-        if bool(recipe.arguments.get(name)) != value
-    ]
-    return f"{mode} (the recipe with `{' '.join(overrides)}`)"
-
-
 def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
     """The Markdown table: one row per recipe and mode (seeds pooled) with its checkpoint under `zoo_dir` when
     released."""
@@ -124,7 +118,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         "| checkpoint |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (name, mode), group in rows_of(runs).items():
+    for (name, _), group in rows_of(runs).items():
         recipe = RECIPES.get(name)
         variant = recipe.model_type if recipe else "?"
         epochs = recipe.epochs if recipe else "?"
@@ -136,7 +130,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         lines.append(
             f"| `{name}` | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
-            f"{time_text} | {group[0].hardware or '?'} | {mode_cell(name, mode)} | {checkpoint} |"
+            f"{time_text} | {group[0].hardware or '?'} | {group[0].mode_cell} | {checkpoint} |"
         )
     return "\n".join(lines) + "\n"
 

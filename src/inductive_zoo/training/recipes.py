@@ -189,6 +189,20 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
+# The arguments that make up a run's execution mode (precision, compilation).
+MODE_FIELDS = ("bf16", "fp16", "torch_compile")
+
+
+def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
+    """The arguments that make the recipe run in the execution mode a run `recorded` (its `TrainingArguments`
+    fields, as in its training summary): empty when the recipe still sets that mode or is not in the catalogue."""
+    recipe = RECIPES.get(recipe_name)
+    if recipe is None:
+        return []
+    differing = [name for name in MODE_FIELDS if bool(recipe.arguments.get(name)) != bool(recorded.get(name))]
+    return [f"--{name} {str(bool(recorded.get(name))).lower()}" for name in differing]
+
+
 def expand_recipe_argument(argv: list[str]) -> list[str]:
     """`--recipe NAME` (or `--recipe=NAME`) in `argv` replaced by the recipe's arguments, placed first so that every
     other argument of `argv` overrides the recipe's."""
