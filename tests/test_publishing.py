@@ -303,6 +303,19 @@ def test_publishing_needs_evaluation_results(checkpoint, tmp_path) -> None:
     assert "model-index" not in metadata
 
 
+def test_staging_again_replaces_the_staged_folder_whole(checkpoint, tmp_path) -> None:
+    # How a released zoo/ folder is regenerated (a new card): a second --staging-dir run into it.
+    from inductive_zoo.publishing.publish import main as publish_main
+
+    staged = tmp_path / "zoo" / "iso-digits"
+    arguments = [str(checkpoint), "--staging-dir", str(staged), "--repo-id", REPO_ID]
+    first = publish_main(arguments)
+    (staged / "stale.txt").write_text("left from an earlier release")
+    assert publish_main(arguments) == first
+    assert sorted(path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file()) == first
+    assert [path.name for path in staged.parent.iterdir()] == ["iso-digits"]  # no staging folder left beside it
+
+
 def save_model(model, directory: Path) -> Path:
     model.save_pretrained(directory)
     return directory

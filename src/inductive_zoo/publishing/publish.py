@@ -20,6 +20,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+from ..training.checkpointing import atomic_directory
 from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
 from .remote_code import write_remote_code
@@ -312,9 +313,11 @@ def main(argv: list[str] | None = None) -> PublishResult | list[str]:
     )
     try:
         if args.staging_dir is not None:
-            args.staging_dir.mkdir(parents=True, exist_ok=True)
             endpoint = HfApi(token=args.token).endpoint
-            files = stage_repository(args.checkpoint_dir, args.staging_dir, args.repo_id, endpoint=endpoint, **options)
+            # Staged beside the folder and renamed into place: a folder staged before is replaced whole, never
+            # half-overwritten (its old files gone, or all kept if staging fails).
+            with atomic_directory(args.staging_dir) as staging:
+                files = stage_repository(args.checkpoint_dir, staging, args.repo_id, endpoint=endpoint, **options)
             print(f"staged {len(files)} files in {args.staging_dir}: {', '.join(files)}")
             return files
         result = publish(args.checkpoint_dir, args.repo_id, token=args.token, private=args.private, **options)
