@@ -3,8 +3,9 @@
 
 from typing import Any
 
+from .layers_mixers_distance_masks import KERNELS
 from .models_skeleton_configuration_skeleton import IsotropicConfig, standard_presets
-from .models_ibit_masks import KERNELS
+from .models_validation import check_positive, check_positive_ints
 
 
 class IBiTConfig(IsotropicConfig):
@@ -36,6 +37,7 @@ class IBiTConfig(IsotropicConfig):
     """
 
     model_type = "ibit"
+    token_mixer = "learned_masked_attention"
     presets = standard_presets()
 
     num_attention_heads: int = 3
@@ -56,10 +58,7 @@ class IBiTConfig(IsotropicConfig):
         self.check_attention_heads()
         self.check_choice("mask_kernel", KERNELS)
         sequence_length = self.num_patches + (self.pooling == "cls")
-        if isinstance(self.mask_rank, bool) or not isinstance(self.mask_rank, int) or self.mask_rank < 1:
-            raise ValueError(f"mask_rank must be a positive integer, got {self.mask_rank!r}")
+        check_positive_ints(self, "mask_rank")
         if self.mask_rank > sequence_length:
             raise ValueError(f"mask_rank ({self.mask_rank}) cannot exceed the sequence length ({sequence_length})")
-        for name in ("mask_kernel_scale", "mask_kernel_sigma", "mask_epsilon"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        check_positive(self, "mask_kernel_scale", "mask_kernel_sigma", "mask_epsilon")

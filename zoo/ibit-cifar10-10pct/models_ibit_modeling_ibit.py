@@ -3,13 +3,13 @@
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from transformers import initialization as init
 
 from .layers_block import ResidualBlock
+from .layers_mixers_distance_masks import MaskFit, fit_distance_mask, roll_index
+from .layers_mixers_learned_masked_attention import LearnedMaskedSelfAttention
 from .models_skeleton_modeling_skeleton import IsotropicForImageClassification, IsotropicForMaskedImageModeling, IsotropicModel
 from .models_ibit_configuration_ibit import IBiTConfig
-from .models_ibit_masks import MaskFit, fit_distance_mask, roll_index
 
 
 def mask_fit_for(config: IBiTConfig) -> MaskFit:
@@ -23,65 +23,6 @@ def mask_fit_for(config: IBiTConfig) -> MaskFit:
         config.mask_kernel_scale,
         config.mask_kernel_sigma,
     )
-
-
-class LearnedMaskedSelfAttention(nn.Module):
-    """Learned masked self-attention, LMSA (Giri 2025; reference `IBiT/LMSA_layer.py`).
-
-    Per head `h`: `S = Q K^T / sqrt(d)`, `M = S * gather(A_h^T B_h, roll)` (element-wise, no softmax),
-    `A = M / (||M||_F + eps)` per image and head, `out = A V`; heads concatenated, output projection.
-    `mask_query_factors` (`A`, `(heads, r, L)`) and `mask_offset_factors` (`B`) hold the mask in relative layout
-    (see `masks.roll_index`). The mask is tied to the configured grid: other image sizes are refused.
-    Q, K, V come from one fused `qkv` projection (the reference has three; the converter concatenates them).
-    """
-
-    def __init__(self, config: IBiTConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim**-0.5
-        self.epsilon = config.mask_epsilon
-        self.attention_dropout = config.attention_probs_dropout_prob
-        num_prefix = int(config.pooling == "cls")
-        self.sequence_length = config.num_patches + num_prefix
-        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
-        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
-        factors_shape = (self.num_heads, config.mask_rank, self.sequence_length)
-        self.mask_query_factors = nn.Parameter(torch.zeros(factors_shape))
-        self.mask_offset_factors = nn.Parameter(torch.zeros(factors_shape))
-        index = roll_index(config.num_patches, num_prefix, legacy_offset=config.legacy_mask_roll)
-        self.register_buffer("roll_index", index, persistent=False)
-
-    def mask(self) -> torch.Tensor:
-        """The `(heads, L, L)` masks in absolute layout."""
-        relative = self.mask_query_factors.transpose(-1, -2) @ self.mask_offset_factors
-        return torch.gather(relative, -1, self.roll_index.expand_as(relative))
-
-    def forward(
-        self, hidden_states: torch.Tensor, grid_size: tuple[int, int] | None = None, output_attentions: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch_size, seq_len, hidden_size = hidden_states.shape
-        if seq_len != self.sequence_length:
-            raise ValueError(
-                f"IBiT's attention masks are built for {self.sequence_length} tokens (the configured image_size) but "
-                f"got {seq_len}; it cannot run at another image size"
-            )
-        qkv = self.qkv(hidden_states).reshape(batch_size, seq_len, 3, self.num_heads, self.head_dim)
-        query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        masked = ((query * self.scale) @ key.transpose(-2, -1)) * self.mask()
-        denominator = torch.linalg.matrix_norm(masked, keepdim=True) + self.epsilon
-        attention = None
-        if output_attentions or (self.training and self.attention_dropout > 0):
-            attention = masked / denominator
-            context = F.dropout(attention, self.attention_dropout, self.training) @ value
-        else:
-            # (M V) / ||M|| divides a (L, d) product instead of the (L, L) map: the same result, less work.
-            context = (masked @ value) / denominator
-        output = self.proj(context.transpose(1, 2).reshape(batch_size, seq_len, hidden_size))
-        if self.config.double_output_projection:
-            output = self.proj(output)
-        return output, attention if output_attentions else None
 
 
 class IBiTBlock(ResidualBlock):
@@ -112,7 +53,6 @@ class IBiTModel(IsotropicModel):
     the distance kernel (convolution-like); `output_attentions` returns the normalised masked attention maps."""
 
     config_class = IBiTConfig
-    token_mixer_class = LearnedMaskedSelfAttention
     block_class = IBiTBlock
     _no_split_modules = ["ImageTokenEmbeddings", "IBiTBlock"]
 

@@ -61,3 +61,53 @@ def check_field_types(config: Any) -> None:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
     if hasattr(config, "hidden_act") and config.hidden_act not in ACT2FN:
         raise ValueError(f"hidden_act must be one of {sorted(ACT2FN)}, got {config.hidden_act!r}")
+
+
+def is_positive_int(value: Any) -> bool:
+    """An `int` (not a `bool`) of at least 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def check_positive_ints(config: Any, *names: str) -> None:
+    """Raises `ValueError` naming the first of the fields that is not a positive integer (a bool is not one)."""
+    for name in names:
+        if not is_positive_int(getattr(config, name)):
+            raise ValueError(f"{name} must be a positive integer, got {getattr(config, name)!r}")
+
+
+def check_positive_odd_int(config: Any, name: str) -> None:
+    """Raises `ValueError` naming the field unless it is a positive odd integer (a window centred on its position)."""
+    value = getattr(config, name)
+    if not is_positive_int(value) or value % 2 == 0:
+        raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
+
+
+def check_positive(config: Any, *names: str) -> None:
+    """Raises `ValueError` naming the first of the fields that is not a positive number."""
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")
+
+
+def check_rates(config: Any, *names: str) -> None:
+    """Raises `ValueError` naming the first of the fields (dropout, stochastic depth) outside `[0, 1)`."""
+    for name in names:
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise ValueError(f"{name} must be in [0, 1), got {getattr(config, name)!r}")
+
+
+def check_choices(config: Any, **choices: tuple[str, ...]) -> None:
+    """Raises `ValueError` naming the first field whose value is not one of its choices."""
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {getattr(config, name)!r}")
+
+
+def check_layer_count(config: Any, name: str) -> None:
+    """Raises `ValueError` naming the field unless it is an integer in `[0, num_hidden_layers]` (a number of blocks
+    of a kind)."""
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= config.num_hidden_layers:
+        raise ValueError(
+            f"{name} must be an integer in [0, num_hidden_layers={config.num_hidden_layers}], got {value!r}"
+        )
