@@ -316,6 +316,21 @@ def test_staging_again_replaces_the_staged_folder_whole(checkpoint, tmp_path) ->
     assert [path.name for path in staged.parent.iterdir()] == ["iso-digits"]  # no staging folder left beside it
 
 
+def test_a_fine_tuned_checkpoints_card_names_its_start(checkpoint, tmp_path) -> None:
+    fine_tuned = tmp_path / "fine-tuned"
+    shutil.copytree(checkpoint, fine_tuned)
+    summary = json.loads((fine_tuned / "training_summary.json").read_text())
+    assert summary["initialized_from"] is None  # the fixture's model was trained from scratch
+    (fine_tuned / "training_summary.json").write_text(json.dumps({**summary, "initialized_from": "org/pretrained"}))
+    for directory, expected in ((checkpoint, "Trained from scratch"), (fine_tuned, "Fine-tuned from the checkpoint")):
+        staged = tmp_path / "staged" / directory.name
+        staged.mkdir(parents=True)
+        stage_repository(directory, staged, REPO_ID, endpoint="http://hub")
+        card = (staged / "README.md").read_text()
+        assert expected in card
+    assert "`org/pretrained`" in card
+
+
 def save_model(model, directory: Path) -> Path:
     model.save_pretrained(directory)
     return directory

@@ -374,6 +374,22 @@ def test_the_log_has_wall_time_and_per_epoch_evaluation_uses_the_slice(full_reci
     assert summary["num_eval_examples"] == len(digits_dataset()["test"])  # the whole split, not the 40-image slice
 
 
+def test_fine_tuning_a_checkpoint_without_a_problem_type_saves_a_single_label_model(tmp_path):
+    # A pre-trained backbone (masked image modeling) saves no problem type; the fine-tuned classifier must say
+    # single-label, or the widget and a pipeline would have to guess.
+    from inductive_zoo import IsoConvNetForMaskedImageModeling
+    from inductive_zoo.data import image_processor_for
+    from inductive_zoo.training.image_classification import ModelArguments
+
+    config = CONFIG_CLASSES["iso_convnet"].from_preset("micro-patch4-32", num_hidden_layers=1)
+    IsoConvNetForMaskedImageModeling(config).save_pretrained(tmp_path / "pretrained")
+    image_processor_for(32, 3).save_pretrained(tmp_path / "pretrained")
+    assert "problem_type" not in json.loads((tmp_path / "pretrained" / "config.json").read_text())
+    model_args = ModelArguments(model_name_or_path=str(tmp_path / "pretrained"), model_type="iso_convnet")
+    model, _ = build_model(model_args, [str(label) for label in range(10)])
+    assert model.config.problem_type == "single_label_classification"
+
+
 @pytest.mark.parametrize("budget", ["small", "10pct", "full"])
 def test_release_trains_every_variant_with_its_catalogue_recipe(budget):
     from inductive_zoo import VARIANTS

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..training.recipes import mode_overrides
+from ..training.recipes import RECIPES, mode_overrides
 from ..training.records import TrainingSummary
 
 # The templates' folder, installed with the package (package data).
@@ -117,6 +117,17 @@ def config_summary(config: Any) -> list[tuple[str, Any]]:
     return sorted((name, value) for name, value in config.to_diff_dict().items() if name not in skipped)
 
 
+def initialized_from(summary: TrainingSummary | None) -> str | None:
+    """The checkpoint a run was fine-tuned from: as recorded, else (a summary written before it was recorded) as its
+    catalogue recipe names it; `None` for a run trained from scratch."""
+    if summary is None:
+        return None
+    if summary.initialized_from is not None:
+        return summary.initialized_from
+    recipe = RECIPES.get(summary.recipe_name or "")
+    return recipe.arguments.get("model_name_or_path") if recipe is not None else None
+
+
 def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None = None) -> ModelCard:
     """Renders `model_cards/{model_type}.md` (or the one in `template_dir`) into a `ModelCard`.
 
@@ -149,5 +160,9 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         notes=inputs.notes,
         # The recipe may have changed its execution mode since this checkpoint was trained.
         mode_overrides=mode_overrides(inputs.summary.recipe_name, inputs.summary.recipe) if recipe_run else [],
+        initialized_from=initialized_from(inputs.summary),
+        recipe_description=RECIPES[inputs.summary.recipe_name].description
+        if recipe_run and inputs.summary.recipe_name in RECIPES
+        else None,
     )
     return ModelCard(content)

@@ -146,6 +146,10 @@ def stage_repository(
     else:
         shutil.copyfile(checkpoint_dir / "model.safetensors", staging_dir / "model.safetensors")
         saved_config = json.loads((checkpoint_dir / "config.json").read_text())
+        if saved_config.get("problem_type") is None and len(config.id2label) > 1:
+            # transformers records multi-label (or regression) at the first loss on float labels, so a classifier
+            # saved without a problem type trained single-label; say so, for the widget and the pipeline.
+            saved_config["problem_type"] = "single_label_classification"
         if remote_code:
             saved_config["auto_map"] = write_remote_code(config, staging_dir)
         (staging_dir / "config.json").write_text(json.dumps(saved_config, indent=2, sort_keys=True) + "\n")

@@ -226,6 +226,9 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[Pre
     """The model to train and its image processor: a fresh preset, or a checkpoint with its own processor."""
     labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names))}
     labels["label2id"] = {name: index for index, name in labels["id2label"].items()}
+    # Explicit, so that no float targets could ever switch a trained model (and its pipeline) to multi-label; also
+    # for a fine-tuned checkpoint (a pre-trained backbone's config has no problem type).
+    labels["problem_type"] = "single_label_classification"
     if model_args.model_name_or_path:
         config = AutoConfig.from_pretrained(model_args.model_name_or_path, **labels)
         model = AutoModelForImageClassification.from_pretrained(
@@ -233,8 +236,6 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[Pre
         )
         processor = AutoImageProcessor.from_pretrained(model_args.model_name_or_path)
         return model, processor
-    # Explicit, so that no float targets could ever switch a trained model (and its pipeline) to multi-label.
-    labels["problem_type"] = "single_label_classification"
     overrides = parse_overrides(model_args.config_overrides)
     if model_args.model_type in CONFIG_CLASSES:
         config = CONFIG_CLASSES[model_args.model_type].from_preset(model_args.preset, **overrides, **labels)

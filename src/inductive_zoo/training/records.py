@@ -46,7 +46,8 @@ class MissingEvaluationError(ValueError):
 class TrainingSummary:
     """The data and recipe a checkpoint was trained with: `dataset` as given to the recipe (a Hub id, a local
     directory or `digits`), the evaluation split, the number of training and evaluation images, the variant, preset
-    and config overrides, the `RECIPE_FIELDS` of its `TrainingArguments` and its `AUGMENTATION_FIELDS`."""
+    and config overrides, the `RECIPE_FIELDS` of its `TrainingArguments` and its `AUGMENTATION_FIELDS`, and the
+    checkpoint it was fine-tuned from (`initialized_from`; `None`: trained from scratch)."""
 
     dataset: str
     eval_split: str
@@ -62,6 +63,7 @@ class TrainingSummary:
     model_ema_decay: float | None = None
     training_time_s: float | None = None
     hardware: str | None = None
+    initialized_from: str | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -90,6 +92,7 @@ class TrainingSummary:
             model_ema_decay=getattr(model_args, "model_ema_decay", None),
             training_time_s=training_time_s,
             hardware=describe_hardware(trainer.args.device),
+            initialized_from=model_args.model_name_or_path,
         )
 
     @classmethod
