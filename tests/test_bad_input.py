@@ -1,6 +1,7 @@
 """Bad input gives a clear error, never a wrong answer: property-based tests (hypothesis) over configs, pixel values,
 labels, checkpoints and dataset images of every variant."""
 
+import dataclasses
 import io
 import math
 
@@ -13,12 +14,11 @@ from datasets import Dataset, Features, Image, Value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
-from transformers import AutoModelForImageClassification
+from transformers import AutoModelForImageClassification, PreTrainedConfig
 
 import inductive_zoo
 from inductive_zoo.data.decoding import CorruptImageError, DecodedImageDataset
 from inductive_zoo.models.loading import CheckpointMismatchError
-from inductive_zoo.models.validation import declared_fields
 
 CLASSIFIERS = {config_class.model_type: classifier for config_class, _, classifier in inductive_zoo.VARIANTS}
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,11 +29,15 @@ def classifier_of(config_class, **overrides):
     return CLASSIFIERS[config_class.model_type](tiny_config(config_class, **overrides)).eval()
 
 
+TRANSFORMERS_FIELDS = {field.name for field in dataclasses.fields(PreTrainedConfig)}
+
+
 def scalar_fields(config_class) -> list[str]:
+    """The zoo's own scalar config fields (typed by `typed_config`: int, float or int, str, bool)."""
     return sorted(
-        name
-        for name, annotation in declared_fields(config_class).items()
-        if annotation in (int, float, str, bool) and name != "attention_layers"
+        field.name
+        for field in dataclasses.fields(config_class)
+        if field.name not in TRANSFORMERS_FIELDS and field.type in (int, float | int, str, bool)
     )
 
 

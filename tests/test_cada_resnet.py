@@ -197,8 +197,8 @@ def test_presets_build_with_their_stage_layout_and_produce_logits(preset, depths
         ({"invariance": "none"}, "invariance must be one of"),
         ({"mixer": "attention"}, "mixer must be one of"),
         ({"context_groups": 3}, r"context_groups \(3\) must divide every bottleneck width \[16, 32, 64\]"),
-        ({"relative_position": "yes"}, "relative_position must be a bool"),
-        ({"cada_in_downsampling": 1}, "cada_in_downsampling must be a bool"),
+        ({"relative_position": "yes"}, "relative_position: Field .relative_position. expected bool, got str"),
+        ({"cada_in_downsampling": 1}, "cada_in_downsampling: Field .cada_in_downsampling. expected bool, got int"),
     ],
 )
 def test_invalid_cada_configs_raise_value_error_naming_the_field(overrides, message):

@@ -277,12 +277,12 @@ TOKEN_MODEL_INVALID_CONFIGS = [
 # The ResNet layout fields (the CADA switches are checked in test_cada_resnet.py).
 CONVOLUTIONAL_MODEL_INVALID_CONFIGS = [
     ({"image_size": 0}, "image_size must be a positive integer"),
-    ({"num_channels": True}, "num_channels must be a positive integer"),
+    ({"num_channels": True}, "num_channels: Field .num_channels. expected int, got bool"),
     ({"stem": "patchify"}, "stem must be one of"),
     ({"stem_width": 0}, "stem_width must be a positive integer"),
     ({"depths": [1, 0]}, "depths must be a non-empty list of positive integers"),
     ({"depths": []}, "depths must be a non-empty list of positive integers"),
-    ({"bottleneck_widths": 8}, "bottleneck_widths must be a non-empty list of positive integers"),
+    ({"bottleneck_widths": 8}, "bottleneck_widths: Field .bottleneck_widths. with value 8 doesn.t match"),
     (
         {"bottleneck_widths": [4, 8, 16]},
         r"depths \(\[1, 2\]\) and bottleneck_widths \(\[4, 8, 16\]\) must have the same",

@@ -242,9 +242,9 @@ def test_classifier_checkpoint_continues_as_masked_image_modeling(config_class, 
     [
         ({"mim_mask_ratio": 0.0}, r"mim_mask_ratio must be a number in \(0, 1\)"),
         ({"mim_mask_ratio": 1.0}, r"mim_mask_ratio must be a number in \(0, 1\)"),
-        ({"mim_mask_ratio": True}, r"mim_mask_ratio must be a number in \(0, 1\)"),
+        ({"mim_mask_ratio": True}, "mim_mask_ratio: Field .mim_mask_ratio. with value True doesn.t match"),
         ({"mim_masking": "grid"}, "mim_masking must be one of"),
-        ({"mim_norm_target": "yes"}, "mim_norm_target must be a bool"),
+        ({"mim_norm_target": "yes"}, "mim_norm_target: Field .mim_norm_target. expected bool, got str"),
         ({"mim_loss": "huber"}, "mim_loss must be one of"),
     ],
 )

@@ -1,60 +1,56 @@
 """Type and range checks shared by every config of the zoo, so that a bad value fails on construction."""
 
+import dataclasses
 import math
-import types
-import typing
-from typing import Any
+from typing import Any, TypeVar
 
-from transformers import PreTrainedConfig
+from huggingface_hub.dataclasses import strict
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from transformers.activations import ACT2FN
+
+T = TypeVar("T")
 
 # Fields that must be strictly positive floats when present.
 POSITIVE_FLOAT_FIELDS = ("layer_norm_eps", "initializer_range")
 
 
-def declared_fields(config_class: type) -> dict[str, Any]:
-    """The annotated fields that the package's config classes declare (not transformers' own), by name. Classes are
-    told apart by ancestry, not module name, so the check also runs in the flat remote-code copy on the Hub."""
-    fields: dict[str, Any] = {}
-    for klass in reversed(config_class.__mro__):
-        if klass in PreTrainedConfig.__mro__:
-            continue
-        for name, annotation in vars(klass).get("__annotations__", {}).items():
-            if typing.get_origin(annotation) is not typing.ClassVar:
-                fields[name] = annotation
-    return fields
+class ConfigFieldError(ValueError):
+    """A config field has a value of the wrong type: names the config class and the field. A `ValueError`, as every
+    other bad config value, where `@strict`'s own exception is not one."""
+
+    def __init__(self, config_class: str, field: str, cause: BaseException | None) -> None:
+        super().__init__(f"{config_class}.{field}: {cause}")
+        self.field = field
 
 
-def accepts(annotation: Any, value: Any) -> bool:
-    """Whether `value` has the declared type: `bool` only for `bool`, ints for `int`, finite ints or floats for
-    `float` (bools pass as numbers, which they are in Python: the range checks of the config classes refuse them
-    with their own messages), `None` only where the annotation allows it; list fields are left to their config
-    class."""
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        return any(accepts(option, value) for option in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is bool:
-        return isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int)
-    if annotation is float:
-        return isinstance(value, (int, float)) and math.isfinite(value)
-    if typing.get_origin(annotation) in (list, tuple):
-        return True  # lists (depths, attention_layers) are checked element by element by their config class
-    return isinstance(value, annotation) if isinstance(annotation, type) else True
+def typed_config(config_class: type[T]) -> type[T]:
+    """transformers 5's typed config for one of the zoo's config classes: `huggingface_hub`'s `@strict` checks every
+    declared field against its annotation when the config is built and whenever a field is set (an `int` field
+    refuses a bool, a string or a float; `float | int` fields take either), and its error is raised again as a
+    `ConfigFieldError` (a `ValueError` naming the field). Decorate every config class, subclasses too: `@strict`
+    checks the fields the decorated class declares, its parents' included."""
+    config_class = strict(config_class)
+    checked_setattr = config_class.__setattr__
+
+    def setattr_raising_value_errors(self: Any, name: str, value: Any) -> None:
+        try:
+            checked_setattr(self, name, value)
+        except StrictDataclassFieldValidationError as error:
+            raise ConfigFieldError(type(self).__name__, name, error.__cause__) from error
+
+    config_class.__setattr__ = setattr_raising_value_errors
+    return config_class
 
 
 def check_field_types(config: Any) -> None:
-    """Raises `ValueError` naming the field if a declared field has a value of another type (a string where a
-    number is expected, a NaN, `"false"` for a boolean), a non-positive `layer_norm_eps` or `initializer_range`, or
-    a `hidden_act` that is not an activation of `transformers.activations.ACT2FN`. Config classes call it first in
-    `__post_init__`, so that their range checks compare numbers only."""
-    for name, annotation in declared_fields(type(config)).items():
-        value = getattr(config, name, None)
-        if not accepts(annotation, value):
-            kind = "a bool" if annotation is bool else f"of type {annotation}"
-            raise ValueError(f"{name} must be {kind}, got {value!r}")
+    """The checks `@strict` (`typed_config`) leaves to the config: raises `ValueError` naming the field for a
+    NaN or infinite number, a non-positive `layer_norm_eps` or `initializer_range`, or a `hidden_act` that is not an
+    activation of `transformers.activations.ACT2FN`. Config classes call it first in `__post_init__`, so that their
+    range checks compare finite numbers only."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name, None)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{field.name} must be a finite number, got {value!r}")
     for name in POSITIVE_FLOAT_FIELDS:
         if hasattr(config, name) and not getattr(config, name) > 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)!r}")

@@ -15,6 +15,7 @@ from ..validation import (
     check_positive_odd_int,
     check_rates,
     is_positive_int,
+    typed_config,
 )
 
 STEMS = ("imagenet", "cifar")
@@ -37,6 +38,7 @@ CADA_RESNET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+@typed_config
 class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     """A bottleneck ResNet (He et al. 2016, v1.5: the stride sits on the 3x3 position) whose 3x3 convolutions are
     context-aware decomposed attention (CADA, Arizumi 2022, "Studying inductive biases in image classification
@@ -100,9 +102,9 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     relative_position: bool = True
     context_groups: int = 1
     cada_in_downsampling: bool = True
-    initializer_range: float = 0.02
-    drop_path_rate: float = 0.0
-    mim_mask_ratio: float = 0.6
+    initializer_range: float | int = 0.02
+    drop_path_rate: float | int = 0.0
+    mim_mask_ratio: float | int = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
     mim_loss: str = "mse"
@@ -117,7 +119,7 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
         check_positive_odd_int(self, "kernel_size")
         for name in ("depths", "bottleneck_widths"):
             value = getattr(self, name)
-            if not isinstance(value, (list, tuple)) or not value or not all(map(is_positive_int, value)):
+            if not value or not all(map(is_positive_int, value)):  # a list or tuple (typed_config)
                 raise ValueError(f"{name} must be a non-empty list of positive integers, got {value!r}")
             setattr(self, name, list(value))
         if len(self.depths) != len(self.bottleneck_widths):
@@ -129,9 +131,6 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"context_groups ({self.context_groups}) must divide every bottleneck width {self.bottleneck_widths}"
             )
-        for name in ("relative_position", "cada_in_downsampling"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         check_positive(self, "initializer_range")
         check_rates(self, "drop_path_rate")
         check_masked_image_modeling_config(self)

@@ -3,7 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
-from ..validation import check_layer_count, check_positive
+from ..validation import check_layer_count, check_positive, typed_config
 
 # ConViT-Ti/S/B: 4/9/16 heads of 48 dimensions, 12 blocks, the first 10 GPSA (d'Ascoli et al. 2021, Table 1).
 CONVIT_DIMS = {"micro": (4, 24, 4, 3), "tiny": (4, 48, 12, 10), "small": (9, 48, 12, 10), "base": (16, 48, 12, 10)}
@@ -25,6 +25,7 @@ def convit_presets() -> dict[str, dict[str, Any]]:
     return presets
 
 
+@typed_config
 class ConViTConfig(IsotropicConfig):
     """ConViT: the first `local_up_to_layer` blocks use gated positional self-attention (GPSA), the rest plain
     multi-head self-attention; the class token joins the patch tokens after the GPSA blocks (d'Ascoli et al. 2021).
@@ -50,10 +51,10 @@ class ConViTConfig(IsotropicConfig):
 
     hidden_size: int = 192
     num_attention_heads: int = 4
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = False
     local_up_to_layer: int = 10
-    locality_strength: float = 1.0
+    locality_strength: float | int = 1.0
     use_local_init: bool = True
 
     def token_mixer_names(self) -> list[str]:

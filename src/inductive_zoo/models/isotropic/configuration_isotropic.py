@@ -3,9 +3,10 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import IsotropicConfig, standard_presets
-from ..validation import check_positive_ints, check_positive_odd_int
+from ..validation import check_positive_ints, check_positive_odd_int, typed_config
 
 
+@typed_config
 class IsoTransformerConfig(IsotropicConfig):
     """An isotropic vision transformer (ViT/DeiT, Dosovitskiy et al. 2021): self-attention as the token mixer.
 
@@ -22,7 +23,7 @@ class IsoTransformerConfig(IsotropicConfig):
     presets = standard_presets()
 
     num_attention_heads: int = 3
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -30,6 +31,7 @@ class IsoTransformerConfig(IsotropicConfig):
         self.check_attention_heads()
 
 
+@typed_config
 class IsoMixerConfig(IsotropicConfig):
     """An isotropic MLP-Mixer (Tolstikhin et al. 2021): a token-mixing MLP across the sequence as the token mixer.
 
@@ -57,6 +59,7 @@ class IsoMixerConfig(IsotropicConfig):
         check_positive_ints(self, "token_mixing_hidden_size")
 
 
+@typed_config
 class IsoConvNetConfig(IsotropicConfig):
     """An isotropic convolutional network (ConvMixer-like, Trockman & Kolter 2022): a `kernel_size x kernel_size`
     depthwise convolution over the patch grid as the token mixer, inside the same pre-norm residual block.

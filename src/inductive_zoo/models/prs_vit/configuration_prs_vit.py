@@ -3,7 +3,7 @@
 from typing import Any
 
 from ..skeleton.configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
-from ..validation import check_choices, check_layer_count, check_positive, check_positive_odd_int
+from ..validation import check_choices, check_layer_count, check_positive, check_positive_odd_int, typed_config
 
 # (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
 # How content attention enters a switched block (see `ReparameterizableConvAttention`).
@@ -30,6 +30,7 @@ def prs_presets() -> dict[str, dict[str, Any]]:
     return presets
 
 
+@typed_config
 class PRSViTConfig(IsotropicConfig):
     """PRS-ViT: the first `num_reparameterizable_layers` blocks are `kernel_size x kernel_size` convolutions that can be
     switched, one by one and without changing the function, into gated positional self-attention (GPSA); the class
@@ -63,13 +64,13 @@ class PRSViTConfig(IsotropicConfig):
     hidden_size: int = 144
     num_attention_heads: int = 9
     kernel_size: int = 3
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = False
     num_reparameterizable_layers: int = 10
     attention_layers: list[int] | None = None
-    reparameterization_locality_strength: float = 50.0
+    reparameterization_locality_strength: float | int = 50.0
     reparameterization_switch: str = "linear_gate"
-    reparameterization_gate: float = 10.0
+    reparameterization_gate: float | int = 10.0
 
     def token_mixer_names(self) -> list[str]:
         """`num_reparameterizable_layers` convolution/attention blocks, then self-attention blocks."""

@@ -7,7 +7,7 @@ from transformers import PreTrainedConfig
 
 from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
-from ..validation import check_choices, check_field_types, check_positive_ints, check_rates
+from ..validation import check_choices, check_field_types, check_positive_ints, check_rates, typed_config
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -41,6 +41,7 @@ def standard_presets(with_heads: bool = True, **per_geometry: dict[str, Any]) ->
     return presets
 
 
+@typed_config
 class IsotropicConfig(PresetMixin, PreTrainedConfig):
     """Hyperparameters of the isotropic skeleton `patch embedding -> N x (token mixer + MLP) -> norm -> pool`.
 
@@ -84,15 +85,15 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     num_hidden_layers: int = 12
     intermediate_size: int = 768
     hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.0
-    drop_path_rate: float = 0.0
-    layer_norm_eps: float = 1e-6
-    initializer_range: float = 0.02
+    hidden_dropout_prob: float | int = 0.0
+    drop_path_rate: float | int = 0.0
+    layer_norm_eps: float | int = 1e-6
+    initializer_range: float | int = 0.02
     position_embedding: str = "learned"
     patch_embedding: str = "linear"
     pooling: str = "cls"
     final_norm: bool = True
-    mim_mask_ratio: float = 0.6
+    mim_mask_ratio: float | int = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
     mim_loss: str = "mse"
@@ -150,9 +151,6 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
                 f"pooling must be 'mean' for {variant} (its token mixer works on the patch grid and does not mix a "
                 f"class token), got {self.pooling!r}"
             )
-
-    def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        check_choices(self, **{name: choices})
 
     @property
     def num_patches(self) -> int:
