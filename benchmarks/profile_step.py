@@ -1,6 +1,7 @@
 """Where a training step's CPU time goes, fp32 against bf16 autocast: torch.profiler's operators by self time.
 
     python benchmarks/profile_step.py [--variant prs_vit] [--batch_size 128] [--steps 3] [--top 15]
+    python benchmarks/profile_step.py --recipe cifar10-10pct-iso-transformer   # the model a recipe trains
 
 The model is the variant at 6 blocks x 192 wide (PRS-ViT 216 wide, 9 heads, every block in attention mode; ConViT
 5 GPSA blocks), patch 4, 32x32 inputs: the sizes of the bf16 measurements in the issue on speed. One forward +
@@ -12,6 +13,7 @@ precision, the total step time and the `--top` operators by self CPU time with t
 import argparse
 
 import torch
+from throughput import recipe_builders
 from timing import training_step_fn
 from torch.profiler import ProfilerActivity, profile
 
@@ -37,8 +39,10 @@ def build(variant: str) -> torch.nn.Module:
     return classifier(config)
 
 
-def profile_steps(variant: str, batch_size: int, steps: int, dtype: torch.dtype | None, top: int) -> None:
-    step = training_step_fn(build(variant), batch_size, autocast_dtype=dtype)
+def profile_steps(
+    name: str, model: torch.nn.Module, batch_size: int, steps: int, dtype: torch.dtype | None, top: int
+) -> None:
+    step = training_step_fn(model, batch_size, autocast_dtype=dtype)
     step()  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         for _ in range(steps):
@@ -46,7 +50,7 @@ def profile_steps(variant: str, batch_size: int, steps: int, dtype: torch.dtype 
     events = profiler.key_averages()
     total = sum(event.self_cpu_time_total for event in events)
     label = "bf16 autocast" if dtype is not None else "fp32"
-    print(f"\n{variant}, {label}: {total / steps / 1e6:.3f} s per step ({torch.get_num_threads()} threads)")
+    print(f"\n{name}, {label}: {total / steps / 1e6:.3f} s per step ({torch.get_num_threads()} threads)")
     print("| operator | self CPU per step (ms) | share |")
     print("|---|---|---|")
     for event in sorted(events, key=lambda event: event.self_cpu_time_total, reverse=True)[:top]:
@@ -60,9 +64,15 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--recipe", default=None, help="instead of --variant: the model this recipe trains")
     args = parser.parse_args()
     for dtype in (None, torch.bfloat16):
-        profile_steps(args.variant, args.batch_size, args.steps, dtype, args.top)
+        if args.recipe:
+            torch.manual_seed(0)
+            name, model = args.recipe, recipe_builders([args.recipe])[args.recipe]()
+        else:
+            name, model = args.variant, build(args.variant)
+        profile_steps(name, model, args.batch_size, args.steps, dtype, args.top)
 
 
 if __name__ == "__main__":

@@ -254,7 +254,11 @@ def benchmark_modes(args: argparse.Namespace, device: str) -> None:
         builders = model_builders(args.preset, args.cada_preset)
     names = [name for name in builders if not args.models or any(part in name for part in args.models.split(","))]
     rates: dict[str, dict[str, float]] = {}
-    for mode, (compiled, reduced) in MODES.items():
+    selected = ["eager", *(mode for mode in args.only.split(",") if mode != "eager")] if args.only else list(MODES)
+    if unknown := sorted(set(selected) - set(MODES)):
+        raise SystemExit(f"unknown modes {unknown}; choose from {list(MODES)}")
+    modes = {mode: MODES[mode] for mode in selected}
+    for mode, (compiled, reduced) in modes.items():
         torch.manual_seed(0)
         models = {name: builders[name]().to(device) for name in names}
         steps = {
@@ -272,10 +276,10 @@ def benchmark_modes(args: argparse.Namespace, device: str) -> None:
     what = args.recipes or args.preset
     print(f"\nTraining img/s by mode, {what}, batch {args.batch_size}, {device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads\n")  # fmt: skip
-    print("| model | " + " | ".join(f"{mode} img/s | vs eager" for mode in MODES) + " |")
-    print("|---|" + "---:|---:|" * len(MODES))
+    print("| model | " + " | ".join(f"{mode} img/s | vs eager" for mode in modes) + " |")
+    print("|---|" + "---:|---:|" * len(modes))
     for name in names:
-        cells = [f"{rates[mode][name]:.0f} | {rates[mode][name] / rates['eager'][name]:.2f}x" for mode in MODES]
+        cells = [f"{rates[mode][name]:.0f} | {rates[mode][name] / rates['eager'][name]:.2f}x" for mode in modes]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
@@ -293,6 +297,7 @@ def main() -> None:
     )
     parser.add_argument("--models", default="", help="with --modes: only models whose name contains one of these")
     parser.add_argument("--recipes", default="", help="with --modes: the models of these comma-separated recipes")
+    parser.add_argument("--only", default="", help=f"with --modes: these of {list(MODES)} (eager always included)")
     args = parser.parse_args()
     run = benchmark_modes if args.modes else benchmark_device
     run(args, "cpu")

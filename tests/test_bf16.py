@@ -49,7 +49,7 @@ def test_bf16_training_tracks_fp32(config_class, tmp_path):
     assert bf16[-1] < bf16[0]  # and the model learns
 
 
-def test_cpu_attention_in_bf16_takes_the_math_backend_and_matches_fp32():
+def test_cpu_attention_in_bf16_is_explicit_and_matches_fp32():
     from torch.nn import functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -62,7 +62,9 @@ def test_cpu_attention_in_bf16_takes_the_math_backend_and_matches_fp32():
     output = scaled_dot_product_attention(*reduced)
     with sdpa_kernel(SDPBackend.MATH):
         math_output = F.scaled_dot_product_attention(*reduced)
-    assert output.dtype == torch.bfloat16 and torch.equal(output, math_output)
+    # The same computation as SDPA's math backend, in bf16: equal up to bf16 rounding.
+    assert output.dtype == torch.bfloat16
+    torch.testing.assert_close(output, math_output, atol=1e-2, rtol=1e-2)
     torch.testing.assert_close(output.float(), reference, atol=3e-2, rtol=3e-2)
     output.sum().backward()
     assert all(tensor.grad is not None and torch.isfinite(tensor.grad).all() for tensor in reduced)
