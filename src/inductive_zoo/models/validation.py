@@ -42,7 +42,7 @@ def typed_config(config_class: type[T]) -> type[T]:
     return config_class
 
 
-def check_field_types(config: Any) -> None:
+def check_field_values(config: Any) -> None:
     """The checks `@strict` (`typed_config`) leaves to the config: raises `ValueError` naming the field for a
     NaN or infinite number, a non-positive `layer_norm_eps` or `initializer_range`, or a `hidden_act` that is not an
     activation of `transformers.activations.ACT2FN`. Config classes call it first in `__post_init__`, so that their

@@ -160,7 +160,7 @@ def batch_seed(seed: int, epoch: int, indices: list[int]) -> int:
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """A 64-bit seed of one training image's random draws in one epoch: a function of the run's seed, the epoch
     and the image's dataset index only, so the image draws the same in any batch and on any process."""
-    return int(np.random.SeedSequence([int(seed), int(epoch), int(index)]).generate_state(1, dtype=np.uint64)[0])
+    return batch_seed(seed, epoch, [index])
 
 
 def multiprocess_differences(

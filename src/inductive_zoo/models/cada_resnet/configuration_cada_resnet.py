@@ -9,7 +9,7 @@ from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
 from ..validation import (
     check_choices,
-    check_field_types,
+    check_field_values,
     check_positive,
     check_positive_ints,
     check_positive_odd_int,
@@ -111,7 +111,7 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        check_field_types(self)
+        check_field_values(self)
         check_choices(self, stem=STEMS, mixer=MIXERS, invariance=INVARIANCES)
         check_positive_ints(
             self, "image_size", "num_channels", "stem_width", "bottleneck_expansion", "num_bases", "context_groups"

@@ -7,7 +7,7 @@ from transformers import PreTrainedConfig
 
 from ..masked_image_modeling import check_masked_image_modeling_config
 from ..presets import PresetMixin
-from ..validation import check_choices, check_field_types, check_positive_ints, check_rates, typed_config
+from ..validation import check_choices, check_field_values, check_positive_ints, check_rates, typed_config
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -99,7 +99,7 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
-        check_field_types(self)
+        check_field_values(self)
         check_choices(self, position_embedding=POSITION_EMBEDDINGS, patch_embedding=PATCH_EMBEDDINGS, pooling=POOLINGS)
         check_positive_ints(
             self, "image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"
