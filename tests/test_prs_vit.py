@@ -1,5 +1,7 @@
 """PRS-ViT: exact convolution-to-attention reparameterization, saved modes, and the schedule as a Trainer callback."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -7,6 +9,7 @@ from torch.nn import functional as F
 from transformers import AutoConfig, AutoModelForImageClassification, TrainerCallback
 
 from inductive_zoo import PRSCallback, PRSViTConfig, PRSViTForImageClassification
+from inductive_zoo.analysis import attention_mass_outside
 from inductive_zoo.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -83,6 +86,59 @@ def test_a_config_saved_before_the_switch_field_keeps_the_saturated_gate(tmp_pat
     assert AutoConfig.from_pretrained(tmp_path).reparameterization_switch == "linear_gate"
     with pytest.raises(ValueError, match="reparameterization_switch must be one of"):
         PRSViTConfig(reparameterization_switch="soft")
+
+
+def test_a_config_saved_before_the_gain_field_keeps_the_first_linear_gate(cifar_pixels, tmp_path):
+    """A linear-gate config saved without `reparameterization_content_gain` computes `s_h = gating_param` (gain 1),
+    as it was trained; the default gain is 4."""
+    model = prs_model()
+    model.reparameterize([0, 1, 2])
+    with torch.no_grad():
+        for mixer in model.backbone.reparameterizable_mixers:
+            mixer.gating_param.normal_(std=0.1)
+    model.config.reparameterization_content_gain = 1.0
+    model.save_pretrained(tmp_path)
+    with torch.no_grad():
+        old_function = model(cifar_pixels).logits
+    saved = json.loads((tmp_path / "config.json").read_text())
+    del saved["reparameterization_content_gain"]
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.reparameterization_content_gain == 1.0
+    assert PRSViTConfig().reparameterization_content_gain == 4.0
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(cifar_pixels).logits, old_function)
+        loaded.config.reparameterization_content_gain = 4.0
+        assert relative_difference(old_function, loaded(cifar_pixels).logits) > 1e-2
+
+
+def test_switched_blocks_leave_the_neighbourhood_within_60_steps(cifar10_path):
+    """A fresh micro PRS-ViT with every block switched at step 0, 60 AdamW steps (batch 64, constant lr 1e-3) on
+    CIFAR-10 training images: every switched block puts over 1 % of its attention outside each query's 3x3
+    neighbourhood (on 256 test images), where the saturated gate keeps about 4e-5."""
+    data = load_image_dataset(str(cifar10_path))
+    collate = ImageClassificationCollator(IMAGENET_MEAN, IMAGENET_STD)
+
+    def images(split: str, count: int) -> list[dict]:
+        dataset = DecodedImageDataset(
+            data.splits[split].shuffle(seed=0).select(range(count)), split, "img", "label", 32
+        )
+        return [collate(dataset.__getitems__(list(range(start, start + 64)))) for start in range(0, count, 64)]
+
+    torch.manual_seed(0)
+    model = PRSViTForImageClassification(PRSViTConfig.from_preset("micro-patch4-32", num_labels=10))
+    model.reparameterize([0, 1, 2])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    model.train()
+    for batch in images("train", 64 * 60):
+        optimizer.zero_grad()
+        model(**batch).loss.backward()
+        optimizer.step()
+    test_pixels = torch.cat([batch["pixel_values"] for batch in images("test", 256)])
+    with torch.no_grad():
+        attentions = model.eval()(test_pixels, output_attentions=True).attentions
+    mass = [attention_mass_outside(attentions[block], (8, 8)) for block in range(3)]
+    assert min(mass) > 1e-2, mass
 
 
 def test_reparameterize_preserves_border_tokens(cifar_pixels):

@@ -20,6 +20,7 @@ from inductive_zoo.data import (
 )
 from inductive_zoo.data.datasets import digits_dataset
 from inductive_zoo.models.classification import soft_target_cross_entropy
+from inductive_zoo.models.prs_vit import PRSViTConfig
 from inductive_zoo.training.image_classification import CONFIG_CLASSES, build_model, parse_args, parse_overrides, run
 from inductive_zoo.training.recipes import RECIPES, expand_recipe_argument, get_recipe
 
@@ -486,8 +487,15 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     overrides = tuple(mode_overrides("cifar10-10pct-ibit", {"bf16": False}))
     fields = ("test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 1, [], overrides)
     ibit = ZooRun(tmp_path, "cifar10-10pct-ibit", 0, *fields)
-    # ... and a row of a recipe that now sets another mode says how to repeat it.
+    # ... and a row of a recipe that now sets another mode says how to repeat it, as one whose recipe now builds
+    # another model does (its runs apart from the recipe's).
     assert "| fp32 eager (the recipe with `--bf16 false`) |" in zoo_table([ibit], tmp_path / "zoo")
+    old_gain = ZooRun(tmp_path, "cifar10-10pct-prs-vit", 1, *fields[:-1], (), ("reparameterization_content_gain=1.0",))
+    table = zoo_table([run(0.5796), old_gain], tmp_path / "zoo").splitlines()
+    assert len(table) == 4 and table[2].startswith("| `cifar10-10pct-prs-vit` |")
+    assert table[3].startswith(
+        "| `cifar10-10pct-prs-vit` with `--config_overrides reparameterization_content_gain=1.0` |"
+    )
 
 
 def test_training_mode_names_precision_and_compilation():
@@ -508,3 +516,37 @@ def test_mode_overrides_repeat_a_run_whose_recipe_changed_mode():
         "--bf16 true", "--torch_compile true",
     ]  # fmt: skip
     assert mode_overrides("no-such-recipe", {"bf16": True}) == []
+
+
+def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model():
+    from inductive_zoo.training.recipes import config_differences, repeat_overrides
+
+    recipe = get_recipe("cifar10-10pct-prs-vit")
+    model_args, _, _ = parse_args(["--recipe", recipe.name, "--output_dir", "o"])
+    built = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
+    assert config_differences(recipe.name, built) == []
+    built.attention_layers = [0, 1]  # what training changes is not a difference
+    assert config_differences(recipe.name, built) == []
+    # A run saved before the content gain existed loads with gain 1, which the recipe no longer builds.
+    saved = built.to_dict()
+    del saved["reparameterization_content_gain"]
+    old = PRSViTConfig.from_dict(saved)
+    assert config_differences(recipe.name, old) == ["reparameterization_content_gain=1.0"]
+    overrides = repeat_overrides(recipe.name, {"bf16": False}, old)
+    assert overrides == ["--config_overrides reparameterization_content_gain=1.0"]
+    # ... and those arguments after the recipe build the run's model again.
+    argv = ["--recipe", recipe.name, "--output_dir", "o", *" ".join(overrides).split()]
+    model_args, _, _ = parse_args(argv)
+    again = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
+    assert config_differences(recipe.name, again) == ["reparameterization_content_gain=1.0"]
+    assert again.hidden_size == built.hidden_size == 144  # the recipe's own overrides are kept
+    assert config_differences("cifar10-10pct-vit", old) == [] and config_differences("nope", old) == []
+
+
+def test_config_overrides_after_a_recipe_add_to_its_own():
+    argv = ["--recipe", "cifar10-10pct-convit", "--output_dir", "o", "--config_overrides", "drop_path_rate=0.2"]
+    model_args, _, _ = parse_args(argv)
+    overrides = parse_overrides(model_args.config_overrides)
+    assert overrides["drop_path_rate"] == 0.2 and overrides["hidden_size"] == 144
+    model_args, _, _ = parse_args([*argv[:-2], "--config_overrides=hidden_size=72"])
+    assert parse_overrides(model_args.config_overrides)["hidden_size"] == 72

@@ -10,7 +10,7 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from ..training.recipes import RECIPES, mode_overrides
+from ..training.recipes import RECIPES, repeat_overrides
 from ..training.records import TrainingSummary
 
 # The templates' folder, installed with the package (package data).
@@ -158,8 +158,10 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_name=inputs.dataset_name,
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
-        # The recipe may have changed its execution mode since this checkpoint was trained.
-        mode_overrides=mode_overrides(inputs.summary.recipe_name, inputs.summary.recipe) if recipe_run else [],
+        # The recipe may have changed its execution mode or its model's defaults since this checkpoint was trained.
+        repeat_overrides=repeat_overrides(inputs.summary.recipe_name, inputs.summary.recipe, inputs.config)
+        if recipe_run
+        else [],
         initialized_from=initialized_from(inputs.summary),
         recipe_description=RECIPES[inputs.summary.recipe_name].description
         if recipe_run and inputs.summary.recipe_name in RECIPES

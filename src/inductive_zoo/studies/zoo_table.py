@@ -21,8 +21,9 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 from safetensors import safe_open
+from transformers import AutoConfig
 
-from ..training.recipes import RECIPES, mode_overrides
+from ..training.recipes import RECIPES, config_differences, mode_overrides
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 
@@ -46,11 +47,20 @@ class ZooRun:
     parameters: int
     curve: list[tuple[float, float]]
     mode_overrides: tuple[str, ...] = ()
+    config_differences: tuple[str, ...] = ()
 
     @property
     def mode_cell(self) -> str:
         """The run's mode, with the arguments that repeat it when the recipe now sets another mode."""
         return f"{self.mode} (the recipe with `{' '.join(self.mode_overrides)}`)" if self.mode_overrides else self.mode
+
+    @property
+    def recipe_cell(self) -> str:
+        """The recipe's name, with the config fields that repeat the run's model when the recipe now builds
+        another."""
+        if not self.config_differences:
+            return f"`{self.recipe}`"
+        return f"`{self.recipe}` with `--config_overrides {','.join(self.config_differences)}`"
 
 
 def count_parameters(weights: Path) -> int:
@@ -70,6 +80,7 @@ def read_run(directory: Path) -> ZooRun | None:
     state_file = directory / "trainer_state.json"
     history = json.loads(state_file.read_text())["log_history"] if state_file.is_file() else []
     curve = [(e["wall_time_s"], e["eval_accuracy"]) for e in history if "eval_accuracy" in e and "wall_time_s" in e]
+    config = AutoConfig.from_pretrained(directory)
     return ZooRun(
         directory=directory,
         recipe=summary["recipe_name"],
@@ -82,6 +93,7 @@ def read_run(directory: Path) -> ZooRun | None:
         hardware=summary.get("hardware"),
         mode=training_mode(summary["recipe"]),
         mode_overrides=tuple(mode_overrides(summary["recipe_name"], summary["recipe"])),
+        config_differences=tuple(config_differences(summary["recipe_name"], config)),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
     )
@@ -101,12 +113,12 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
-def rows_of(runs: list[ZooRun]) -> dict[tuple[str, str], list[ZooRun]]:
-    """The runs grouped into table rows: one per recipe and execution mode (seeds pooled), so that a recipe whose
-    mode changed shows the runs of each mode apart."""
-    rows: dict[tuple[str, str], list[ZooRun]] = {}
+def rows_of(runs: list[ZooRun]) -> dict[tuple[str, str, tuple[str, ...]], list[ZooRun]]:
+    """The runs grouped into table rows: one per recipe, execution mode and model config (seeds pooled), so that a
+    recipe whose mode or model changed shows the runs of each apart."""
+    rows: dict[tuple[str, str, tuple[str, ...]], list[ZooRun]] = {}
     for run in runs:
-        rows.setdefault((run.recipe, run.mode), []).append(run)
+        rows.setdefault((run.recipe, run.mode, run.config_differences), []).append(run)
     return rows
 
 
@@ -118,7 +130,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         "| checkpoint |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (name, _), group in rows_of(runs).items():
+    for (name, _, _), group in rows_of(runs).items():
         recipe = RECIPES.get(name)
         variant = recipe.model_type if recipe else "?"
         epochs = recipe.epochs if recipe else "?"
@@ -128,7 +140,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         released = zoo_dir / released_name(name) if zoo_dir is not None else None
         checkpoint = checkpoint_cell(released, group) if released is not None and released.is_dir() else "-"
         lines.append(
-            f"| `{name}` | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
+            f"| {group[0].recipe_cell} | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
             f"{time_text} | {group[0].hardware or '?'} | {group[0].mode_cell} | {checkpoint} |"
         )
@@ -168,7 +180,7 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
     many did)."""
     header = " | ".join(f"time to {level:.0%}" for level in levels)
     lines = [f"| recipe | mode | {header} |", "|---|---|" + "---|" * len(levels)]
-    for (name, mode), group in rows_of([run for run in runs if run.curve]).items():
+    for (_, mode, _), group in rows_of([run for run in runs if run.curve]).items():
         cells = []
         for level in levels:
             reached = [time for run in group if (time := time_to_accuracy(run.curve, level)) is not None]
@@ -177,7 +189,7 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
                 continue
             seeds = f" ({len(reached)} of {len(group)} seeds)" if len(group) > 1 else ""
             cells.append(f"{statistics.mean(reached) / 60:.0f} min{seeds}")
-        lines.append(f"| `{name}` | {mode} | " + " | ".join(cells) + " |")
+        lines.append(f"| {group[0].recipe_cell} | {mode} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -6,7 +6,6 @@ batched tensor augmentation on the training split, top-1/top-5 accuracy through 
 metric, and a final `save_model` that writes `config.json`, `model.safetensors` and `preprocessor_config.json`.
 """
 
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from .callbacks import (
     training_wall_time,
 )
 from .checkpointing import ResumableTrainer
+from .config_overrides import parse_overrides
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary
 
@@ -84,7 +84,10 @@ class ModelArguments:
     preset: str = field(default="micro-patch4-32", metadata={"help": "named preset of the variant's config"})
     config_overrides: str | None = field(
         default=None,
-        metadata={"help": "comma-separated config fields over the preset, e.g. 'pooling=mean,num_hidden_layers=6'"},
+        metadata={
+            "help": "comma-separated config fields over the preset, e.g. 'pooling=mean,num_hidden_layers=6'; with "
+            "--recipe, added to the recipe's own (these win)"
+        },
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "fine-tune this checkpoint (Hub id or directory) instead of a fresh preset"}
@@ -191,35 +194,6 @@ class DataArguments:
             switch_prob=self.mixup_switch_prob,
             label_smoothing=label_smoothing,
         )
-
-
-def split_top_level(text: str) -> list[str]:
-    """`text` split at the commas that are not inside brackets: `"a=[1,2],b=3"` -> `["a=[1,2]", "b=3"]`."""
-    parts, depth, current = [], 0, []
-    for character in text:
-        depth += {"[": 1, "(": 1, "{": 1, "]": -1, ")": -1, "}": -1}.get(character, 0)
-        if character == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(character)
-    parts.append("".join(current))
-    return parts
-
-
-def parse_overrides(text: str | None) -> dict[str, Any]:
-    """`"a=1,b=mean,c=true,d=[2,2]"` -> `{"a": 1, "b": "mean", "c": True, "d": [2, 2]}` (values parsed as JSON
-    where they can be)."""
-    overrides: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in split_top_level(text or ""))):
-        key, separator, value = item.partition("=")
-        if not separator:
-            raise ValueError(f"config override {item!r} is not of the form field=value")
-        try:
-            overrides[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key.strip()] = value.strip()
-    return overrides
 
 
 def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[PreTrainedModel, Any]:

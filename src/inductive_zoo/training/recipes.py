@@ -8,11 +8,15 @@ erasing), label smoothing, the weights' moving average, precision, and the data 
 the evaluation slice used every epoch). The dataset, output directory and seed are the caller's.
 """
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from transformers import PreTrainedConfig
+
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
+from .config_overrides import parse_overrides
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -191,6 +195,8 @@ def get_recipe(name: str) -> Recipe:
 
 # The arguments that make up a run's execution mode (precision, compilation).
 MODE_FIELDS = ("bf16", "fp16", "torch_compile")
+# Config fields that training itself changes (which PRS-ViT blocks have switched to attention).
+TRAINING_STATE_FIELDS = {"attention_layers"}
 
 
 def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
@@ -203,9 +209,47 @@ def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
     return [f"--{name} {str(bool(recorded.get(name))).lower()}" for name in differing]
 
 
+def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list[str]:
+    """The config fields (`field=value`) in which a model a run saved differs from the one its recipe builds now
+    (a default changed since, e.g. PRS-ViT's content gain): empty when they agree, or when the recipe is not in the
+    catalogue or does not build one of the zoo's variants from its preset. Compares the fields the variant's config
+    class declares, except those training changes (PRS-ViT's `attention_layers`)."""
+    recipe = RECIPES.get(recipe_name)
+    manifest = next((m for m in MANIFESTS if recipe and m.model_type == recipe.arguments.get("model_type")), None)
+    if manifest is None or recipe.arguments.get("model_name_or_path"):
+        return []
+    config_class = manifest.config_class
+    built = config_class.from_preset(
+        recipe.arguments.get("preset", "micro-patch4-32"), **parse_overrides(recipe.arguments.get("config_overrides"))
+    )
+    declared = {
+        name for base in config_class.__mro__ if issubclass(base, PreTrainedConfig) and base is not PreTrainedConfig
+        for name in vars(base).get("__annotations__", {})
+    } - TRAINING_STATE_FIELDS  # fmt: skip
+    return [
+        f"{name}={override_value(getattr(saved_config, name))}"
+        for name in sorted(declared)
+        if getattr(saved_config, name, None) != getattr(built, name, None)
+    ]
+
+
+def override_value(value: Any) -> str:
+    """A config value as `--config_overrides` reads it back: strings as they are, the rest as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def repeat_overrides(recipe_name: str, recorded: dict[str, Any], saved_config: PreTrainedConfig) -> list[str]:
+    """The arguments that, after `--recipe NAME`, repeat a run whose recipe has changed since: its execution mode
+    (`mode_overrides`) and its model's config fields (`config_differences`)."""
+    differences = config_differences(recipe_name, saved_config)
+    config_arguments = [f"--config_overrides {','.join(differences)}"] if differences else []
+    return mode_overrides(recipe_name, recorded) + config_arguments
+
+
 def expand_recipe_argument(argv: list[str]) -> list[str]:
     """`--recipe NAME` (or `--recipe=NAME`) in `argv` replaced by the recipe's arguments, placed first so that every
-    other argument of `argv` overrides the recipe's."""
+    other argument of `argv` overrides the recipe's; `--config_overrides` is added to the recipe's own (its fields
+    win), so that changing one field keeps the recipe's model."""
     for position, item in enumerate(argv):
         if item == "--recipe" or item.startswith("--recipe="):
             if item == "--recipe":
@@ -214,5 +258,20 @@ def expand_recipe_argument(argv: list[str]) -> list[str]:
                 name, rest = argv[position + 1], argv[:position] + argv[position + 2 :]
             else:
                 name, rest = item.partition("=")[2], argv[:position] + argv[position + 1 :]
-            return [*get_recipe(name).argv(), "--recipe", name, *rest]
+            recipe = get_recipe(name)
+            return [*recipe.argv(), "--recipe", name, *merged_config_overrides(rest, recipe)]
     return argv
+
+
+def merged_config_overrides(argv: list[str], recipe: Recipe) -> list[str]:
+    """`argv` with each `--config_overrides X` (or `--config_overrides=X`) preceded by the recipe's own overrides."""
+    own = recipe.arguments.get("config_overrides")
+    if not own:
+        return argv
+    merged = list(argv)
+    for position, item in enumerate(merged):
+        if item == "--config_overrides" and position + 1 < len(merged):
+            merged[position + 1] = f"{own},{merged[position + 1]}"
+        elif item.startswith("--config_overrides="):
+            merged[position] = f"--config_overrides={own},{item.partition('=')[2]}"
+    return merged

@@ -26,9 +26,10 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
     attention with such scores is a convolution). How content attention enters is `config.reparameterization_switch`:
 
     - `"linear_gate"` (the default): head `h` mixes `A_h = s_h C_h + (1 - s_h) P_h`, content attention `C_h` with
-      the plain trainable weight `s_h` (`gating_param`), set to 0 at the switch. The gradient of `s_h` is
-      `<dL/dA_h, C_h - P_h>`, of order one, so the block leaves the convolution as soon as the loss asks for it
-      (as Transformed CNNs, d'Ascoli et al. 2021, learn from a functionally identical conversion).
+      the weight `s_h = g theta_h`: `theta_h` the plain trainable `gating_param`, set to 0 at the switch, `g` the
+      config's `reparameterization_content_gain`. The gradient of `s_h` is `<dL/dA_h, C_h - P_h>`, of order one, so
+      the block leaves the convolution as soon as the loss asks for it (as Transformed CNNs, d'Ascoli et al. 2021,
+      learn from a functionally identical conversion), at `g` times the pace Adam gives the other weights.
     - `"saturated_gate"` (configs saved before this field existed): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
       sigmoid(lambda_h) P_h` with `lambda_h = reparameterization_gate` (10): content attention enters with weight
       4.5e-5 and its gradients are scaled by the same factor, so a switched block stays a convolution in practice.
@@ -67,8 +68,10 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
         return self.config.reparameterization_switch == "linear_gate"
 
     def positional_gate(self) -> torch.Tensor:
-        """`1 - s_h` with the linear gate (`gating_param` holds the content weight `s_h`), else GPSA's sigmoid."""
-        return 1.0 - self.gating_param if self.has_linear_gate else super().positional_gate()
+        """`1 - s_h` with the linear gate (`s_h = g * gating_param`), else GPSA's sigmoid."""
+        if self.has_linear_gate:
+            return 1.0 - self.config.reparameterization_content_gain * self.gating_param
+        return super().positional_gate()
 
     @torch.no_grad()
     def reset_positional_attention(self) -> None:
