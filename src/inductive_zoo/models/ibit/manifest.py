@@ -1,7 +1,7 @@
 """IBiT as the zoo sees it."""
 
 from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
-from ..manifest import ATTENTION_144, VariantManifest, VariantRecipe
+from ..manifest import ATTENTION_144, CPU_BF16, VariantManifest, VariantRecipe
 from .configuration_ibit import IBiTConfig
 from .modeling_ibit import IBiTForImageClassification, IBiTForMaskedImageModeling, IBiTModel
 
@@ -17,15 +17,7 @@ IBIT = VariantManifest(
             "cifar10-10pct-ibit",
             "IBiT, 7 x 144, on 10 % of CIFAR-10, bf16 autocast (its fastest mode on CPU)",
             "cifar10-10pct",
-            # bf16: IBiT's fastest mode on CPU. Trainer accepts bf16 without a GPU only with use_cpu (so this CPU
-            # recipe stays on the CPU).
-            {
-                "model_type": "ibit",
-                "preset": "micro-patch4-32",
-                "config_overrides": ATTENTION_144,
-                "bf16": True,
-                "use_cpu": True,
-            },
+            {"model_type": "ibit", "preset": "micro-patch4-32", "config_overrides": ATTENTION_144, **CPU_BF16},
         ),
         full_data_recipe("ibit", "IBiT"),
     ),
