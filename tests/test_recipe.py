@@ -532,8 +532,9 @@ def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model()
     del saved["reparameterization_content_gain"]
     old = PRSViTConfig.from_dict(saved)
     assert config_differences(recipe.name, old) == ["reparameterization_content_gain=1.0"]
-    overrides = repeat_overrides(recipe.name, {"bf16": False}, old)
+    overrides = repeat_overrides(recipe.name, {"bf16": True}, old)
     assert overrides == ["--config_overrides reparameterization_content_gain=1.0"]
+    assert repeat_overrides(recipe.name, {"bf16": False}, built) == ["--bf16 false"]
     # ... and those arguments after the recipe build the run's model again.
     argv = ["--recipe", recipe.name, "--output_dir", "o", *" ".join(overrides).split()]
     model_args, _, _ = parse_args(argv)

@@ -4,6 +4,7 @@
 from typing import Any
 
 from .models_skeleton_configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
+from .models_validation import check_layer_count, check_positive, typed_config
 
 # ConViT-Ti/S/B: 4/9/16 heads of 48 dimensions, 12 blocks, the first 10 GPSA (d'Ascoli et al. 2021, Table 1).
 CONVIT_DIMS = {"micro": (4, 24, 4, 3), "tiny": (4, 48, 12, 10), "small": (9, 48, 12, 10), "base": (16, 48, 12, 10)}
@@ -25,6 +26,7 @@ def convit_presets() -> dict[str, dict[str, Any]]:
     return presets
 
 
+@typed_config
 class ConViTConfig(IsotropicConfig):
     """ConViT: the first `local_up_to_layer` blocks use gated positional self-attention (GPSA), the rest plain
     multi-head self-attention; the class token joins the patch tokens after the GPSA blocks (d'Ascoli et al. 2021).
@@ -45,30 +47,29 @@ class ConViTConfig(IsotropicConfig):
     """
 
     model_type = "convit"
+    token_mixer = "self_attention"
     presets = convit_presets()
 
     hidden_size: int = 192
     num_attention_heads: int = 4
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = False
     local_up_to_layer: int = 10
-    locality_strength: float = 1.0
+    locality_strength: float | int = 1.0
     use_local_init: bool = True
+
+    def token_mixer_names(self) -> list[str]:
+        """`local_up_to_layer` GPSA blocks, then self-attention blocks."""
+        local = ["gpsa"] * self.local_up_to_layer
+        return local + [self.token_mixer] * (self.num_hidden_layers - self.local_up_to_layer)
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         self.check_attention_heads()
-        if isinstance(self.local_up_to_layer, bool) or not isinstance(self.local_up_to_layer, int):
-            raise ValueError(f"local_up_to_layer must be an integer, got {self.local_up_to_layer!r}")
-        if not 0 <= self.local_up_to_layer <= self.num_hidden_layers:
-            raise ValueError(
-                f"local_up_to_layer ({self.local_up_to_layer}) must be in [0, num_hidden_layers="
-                f"{self.num_hidden_layers}]"
-            )
+        check_layer_count(self, "local_up_to_layer")
         if self.pooling == "cls" and self.local_up_to_layer == self.num_hidden_layers:
             raise ValueError(
                 "pooling='cls' needs local_up_to_layer < num_hidden_layers: the class token joins after the GPSA "
                 "blocks and must pass through at least one attention block"
             )
-        if not self.locality_strength > 0:
-            raise ValueError(f"locality_strength must be positive, got {self.locality_strength!r}")
+        check_positive(self, "locality_strength")

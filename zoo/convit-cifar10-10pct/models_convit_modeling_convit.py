@@ -5,8 +5,9 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from .layers_attention import MultiHeadSelfAttention
-from .layers_positional_attention import GatedPositionalSelfAttention
+# Imported to register "self_attention", the mixer of the blocks after the local ones.
+from .layers_mixers_attention import MultiHeadSelfAttention
+from .layers_mixers_positional_attention import GatedPositionalSelfAttention
 from .models_skeleton_modeling_skeleton import IsotropicForImageClassification, IsotropicForMaskedImageModeling, IsotropicModel
 from .models_convit_configuration_convit import ConViTConfig
 
@@ -26,11 +27,6 @@ class ConViTModel(IsotropicModel):
     self-attention blocks follow. `output_attentions` returns every block's maps (GPSA maps are over patches only)."""
 
     config_class = ConViTConfig
-
-    def build_token_mixer(self, config: ConViTConfig, layer_index: int) -> nn.Module:
-        if layer_index < config.local_up_to_layer:
-            return GatedPositionalSelfAttention(config)
-        return MultiHeadSelfAttention(config)
 
     @classmethod
     def class_token_layer_for(cls, config: ConViTConfig) -> int:

@@ -4,9 +4,10 @@
 from typing import Any
 
 from .models_skeleton_configuration_skeleton import IsotropicConfig, standard_presets
-from .models_validation import check_positive_odd_int
+from .models_validation import check_positive_odd_int, typed_config
 
 
+@typed_config
 class IsoPoolFormerConfig(IsotropicConfig):
     """An isotropic PoolFormer (Yu et al. 2022, "MetaFormer is actually what you need for vision"): average pooling
     minus the identity over the patch grid as the token mixer (`layers.mixers.pooling.PoolingMixer`), inside the

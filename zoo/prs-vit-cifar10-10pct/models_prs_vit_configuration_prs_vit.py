@@ -4,12 +4,14 @@
 from typing import Any
 
 from .models_skeleton_configuration_skeleton import PRESET_GEOMETRIES, IsotropicConfig
+from .models_validation import check_choices, check_layer_count, check_positive, check_positive_odd_int, typed_config
 
 # (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
 # How content attention enters a switched block (see `ReparameterizableConvAttention`).
 REPARAMETERIZATION_SWITCHES = ("linear_gate", "saturated_gate")
-# The switch of configs saved before `reparameterization_switch` existed.
+# What configs saved before these fields existed were trained with.
 LEGACY_REPARAMETERIZATION_SWITCH = "saturated_gate"
+LEGACY_REPARAMETERIZATION_CONTENT_GAIN = 1.0
 PRS_DIMS = {"micro": (16, 4, 3), "tiny": (32, 12, 10), "small": (48, 12, 10)}
 
 
@@ -30,6 +32,7 @@ def prs_presets() -> dict[str, dict[str, Any]]:
     return presets
 
 
+@typed_config
 class PRSViTConfig(IsotropicConfig):
     """PRS-ViT: the first `num_reparameterizable_layers` blocks are `kernel_size x kernel_size` convolutions that can be
     switched, one by one and without changing the function, into gated positional self-attention (GPSA); the class
@@ -52,40 +55,50 @@ class PRSViTConfig(IsotropicConfig):
             switch, or `"saturated_gate"`, ConViT's sigmoid gate set to `reparameterization_gate`, which leaves the
             block a convolution in practice. A config saved without this field (before it existed) loads as
             `"saturated_gate"`, so no saved model changes function.
+        reparameterization_content_gain: with `"linear_gate"`, the gain `g` of the content weight `s_h = g
+            theta_h` (`theta_h` the trainable `gating_param`, 0 at the switch). Adam moves every parameter by about
+            the learning rate per step whatever its gradient's scale, so `g` sets how fast a switched block can
+            leave the convolution relative to the other weights (a learning-rate multiplier written into the
+            parameterization, so it holds under any optimiser settings and through save and load). Default 4, the
+            smallest of 1, 4 and 10 with which every block of a freshly switched micro PRS-ViT puts over 1 % of its
+            attention outside the 3x3 neighbourhood after 60 AdamW steps (training/prs_switch_candidates.py). A
+            config saved without this field loads with 1, the gain it was trained with.
         reparameterization_gate: with `"saturated_gate"`, the gate logit `lambda` set at the switch; content
             attention enters with weight `1 - sigmoid(lambda)` (4.5e-5 at the default 10).
     """
 
     model_type = "prs_vit"
+    token_mixer = "self_attention"
     presets = prs_presets()
 
     hidden_size: int = 144
     num_attention_heads: int = 9
     kernel_size: int = 3
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = False
     num_reparameterizable_layers: int = 10
     attention_layers: list[int] | None = None
-    reparameterization_locality_strength: float = 50.0
+    reparameterization_locality_strength: float | int = 50.0
     reparameterization_switch: str = "linear_gate"
-    reparameterization_gate: float = 10.0
+    reparameterization_content_gain: float | int = 4.0
+    reparameterization_gate: float | int = 10.0
+
+    def token_mixer_names(self) -> list[str]:
+        """`num_reparameterizable_layers` convolution/attention blocks, then self-attention blocks."""
+        reparameterizable = ["reparameterizable_conv_attention"] * self.num_reparameterizable_layers
+        return reparameterizable + [self.token_mixer] * (self.num_hidden_layers - self.num_reparameterizable_layers)
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         self.check_attention_heads()
-        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
+        check_positive_odd_int(self, "kernel_size")
         if self.num_attention_heads != self.kernel_size**2:
             raise ValueError(
                 f"num_attention_heads ({self.num_attention_heads}) must equal kernel_size**2 "
                 f"({self.kernel_size**2}): one head per kernel tap"
             )
+        check_layer_count(self, "num_reparameterizable_layers")
         layers = self.num_reparameterizable_layers
-        if isinstance(layers, bool) or not isinstance(layers, int) or not 0 <= layers <= self.num_hidden_layers:
-            raise ValueError(
-                f"num_reparameterizable_layers must be an integer in [0, num_hidden_layers={self.num_hidden_layers}],"
-                f" got {layers!r}"
-            )
         if self.pooling == "cls" and layers == self.num_hidden_layers:
             raise ValueError(
                 "pooling='cls' needs num_reparameterizable_layers < num_hidden_layers: the class token joins after "
@@ -95,18 +108,18 @@ class PRSViTConfig(IsotropicConfig):
         outside = [index for index in self.attention_layers if not 0 <= index < layers]
         if outside:
             raise ValueError(f"attention_layers {outside} are not reparameterizable layers (0..{layers - 1})")
-        if self.reparameterization_switch not in REPARAMETERIZATION_SWITCHES:
-            raise ValueError(
-                f"reparameterization_switch must be one of {REPARAMETERIZATION_SWITCHES}, "
-                f"got {self.reparameterization_switch!r}"
-            )
-        alpha = self.reparameterization_locality_strength
-        if not alpha > 0:
-            raise ValueError(f"reparameterization_locality_strength must be positive, got {alpha!r}")
+        check_choices(self, reparameterization_switch=REPARAMETERIZATION_SWITCHES)
+        check_positive(self, "reparameterization_locality_strength")
+        check_positive(self, "reparameterization_content_gain")
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "PRSViTConfig":
-        """A saved config without `reparameterization_switch` keeps the switch it was trained with."""
-        if "reparameterization_switch" not in config_dict and "reparameterization_switch" not in kwargs:
-            config_dict = {**config_dict, "reparameterization_switch": LEGACY_REPARAMETERIZATION_SWITCH}
+        """A config saved without `reparameterization_switch` or `reparameterization_content_gain` keeps the switch
+        and gain it was trained with."""
+        legacy = {
+            "reparameterization_switch": LEGACY_REPARAMETERIZATION_SWITCH,
+            "reparameterization_content_gain": LEGACY_REPARAMETERIZATION_CONTENT_GAIN,
+        }
+        missing = {name: value for name, value in legacy.items() if name not in config_dict and name not in kwargs}
+        config_dict = {**config_dict, **missing}
         return super().from_dict(config_dict, **kwargs)
