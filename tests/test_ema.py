@@ -243,3 +243,29 @@ def test_state_tensors_counts_tied_weights_once():
     tied = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False))
     tied[1].weight = tied[0].weight
     assert len(tied.state_dict()) == 2 and len(state_tensors(tied)) == 1
+
+
+@pytest.mark.slow
+def test_compiled_training_tracks_eager_and_resumes_with_the_average_across_a_layer_switch(
+    digits, reference_run, tmp_path
+):
+    """`--torch_compile` through the PRS schedule (each switch recompiles), the average and a resume: the compiled run
+    ends in the eager run's layer modes with weights that agree to compiled rounding, and resuming it in the middle
+    gives the uninterrupted compiled run's weights."""
+    compiled_ema = ModelEMACallback(decay=0.9)
+    compiled_dir = tmp_path / "compiled"
+    make_trainer(digits, compiled_dir, [PRSCallback("linear", conv_epochs=2), compiled_ema], torch_compile=True).train()
+    assert compiled_ema.ema_model.layer_modes == reference_run.ema.ema_model.layer_modes == ["attention", "attention"]
+    final = "checkpoint-18"
+    for name in ("model.safetensors", EMA_WEIGHTS_NAME):
+        eager, compiled = load_file(reference_run.output_dir / final / name), load_file(compiled_dir / final / name)
+        for key, tensor in eager.items():
+            torch.testing.assert_close(compiled[key], tensor, rtol=1e-3, atol=1e-4, msg=f"{name}: {key}")
+    resumed_dir = tmp_path / "resumed"
+    resumed_ema = ModelEMACallback(decay=0.9)
+    resumed = make_trainer(digits, resumed_dir, [PRSCallback("linear", conv_epochs=2), resumed_ema], torch_compile=True)
+    resumed.train(resume_from_checkpoint=str(compiled_dir / "checkpoint-8"))
+    for name in ("model.safetensors", EMA_WEIGHTS_NAME):
+        uninterrupted, again = load_file(compiled_dir / final / name), load_file(resumed_dir / final / name)
+        for key, tensor in uninterrupted.items():
+            torch.testing.assert_close(again[key], tensor, rtol=1e-6, atol=1e-7, msg=f"{name}: {key}")

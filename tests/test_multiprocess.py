@@ -1,6 +1,6 @@
 """Training past one process: the recipes under `torchrun --nproc_per_node 2` and `accelerate launch` (DDP over gloo
 on CPU) against one process with the same global batch, and the warning of a run that cannot match one process. All
-slow: each test starts two workers (and the module one reference run)."""
+slow, except the naming of repeated images: each test starts two workers (and the module one reference run)."""
 
 import json
 import subprocess
@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from accelerate.data_loader import BatchSamplerShard, SeedableRandomSampler
 from safetensors.torch import load_file
+from torch.utils.data import BatchSampler
+
+from inductive_zoo.training.checkpointing import repeated_images
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFICATION_SCRIPT = ROOT / "training" / "run_image_classification.py"
@@ -90,6 +94,28 @@ def test_a_two_process_run_with_a_partial_batch_or_per_batch_draws_warns(tmp_pat
     warnings = result.stderr.decode()
     assert "holds 35 of the 143 training images" in warnings and "repeats 1 images" in warnings
     assert "the image augmentation (per_image_draws is off) are drawn per device batch" in warnings
+    repeated = json.loads((tmp_path / "two" / "repeated_images.json").read_text())
+    assert list(repeated) == ["0"] and len(repeated["0"]) == 1
+    assert f"epoch 0: the sampler repeats the training images at dataset indices {repeated['0']}" in warnings
+
+
+def test_repeated_images_are_those_the_processes_are_given_twice():
+    # 10 images, 2 processes x 3: the last global batch holds 4, and the shards fill it with 2 repeated images.
+    shards = [
+        BatchSamplerShard(BatchSampler(SeedableRandomSampler(range(10), data_seed=3), 3, False), 2, rank)
+        for rank in range(2)
+    ]
+    rng_state = torch.random.get_rng_state()
+    named = repeated_images(shards[0], epoch=1)
+    assert torch.equal(torch.random.get_rng_state(), rng_state)
+    assert shards[0].batch_sampler.sampler.epoch == 0  # the run's own sampler is untouched
+    given: list[int] = []
+    for shard in shards:
+        shard.batch_sampler.sampler.set_epoch(1)
+        given += [index for batch in shard for index in batch]
+    assert len(given) == 12 and named == sorted({index for index in given if given.count(index) == 2})
+    assert len(named) == 2 and named != repeated_images(shards[0], epoch=0)
+    assert repeated_images(BatchSampler(range(10), 3, False), epoch=0) is None
 
 
 PRETRAINING = [

@@ -5,10 +5,10 @@ from typing import Any, ClassVar
 
 from transformers import PreTrainedConfig
 
-from .layers_cada import INVARIANCES
+from .layers_mixers_cada import INVARIANCES
 from .models_masked_image_modeling import check_masked_image_modeling_config
 from .models_presets import PresetMixin
-from .models_validation import check_field_types
+from .models_validation import check_choices, check_field_values, check_positive, check_positive_ints, check_positive_odd_int, check_rates, is_positive_int, typed_config
 
 STEMS = ("imagenet", "cifar")
 MIXERS = ("cada", "conv")
@@ -30,6 +30,7 @@ CADA_RESNET_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+@typed_config
 class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     """A bottleneck ResNet (He et al. 2016, v1.5: the stride sits on the 3x3 position) whose 3x3 convolutions are
     context-aware decomposed attention (CADA, Arizumi 2022, "Studying inductive biases in image classification
@@ -93,33 +94,24 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
     relative_position: bool = True
     context_groups: int = 1
     cada_in_downsampling: bool = True
-    initializer_range: float = 0.02
-    drop_path_rate: float = 0.0
-    mim_mask_ratio: float = 0.6
+    initializer_range: float | int = 0.02
+    drop_path_rate: float | int = 0.0
+    mim_mask_ratio: float | int = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
     mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        check_field_types(self)
-        for name, choices in (("stem", STEMS), ("mixer", MIXERS), ("invariance", INVARIANCES)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
-        for name in (
-            "image_size",
-            "num_channels",
-            "stem_width",
-            "bottleneck_expansion",
-            "num_bases",
-            "kernel_size",
-            "context_groups",
-        ):
-            if not is_positive_int(getattr(self, name)):
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        check_field_values(self)
+        check_choices(self, stem=STEMS, mixer=MIXERS, invariance=INVARIANCES)
+        check_positive_ints(
+            self, "image_size", "num_channels", "stem_width", "bottleneck_expansion", "num_bases", "context_groups"
+        )
+        check_positive_odd_int(self, "kernel_size")
         for name in ("depths", "bottleneck_widths"):
             value = getattr(self, name)
-            if not isinstance(value, (list, tuple)) or not value or not all(map(is_positive_int, value)):
+            if not value or not all(map(is_positive_int, value)):  # a list or tuple (typed_config)
                 raise ValueError(f"{name} must be a non-empty list of positive integers, got {value!r}")
             setattr(self, name, list(value))
         if len(self.depths) != len(self.bottleneck_widths):
@@ -127,19 +119,12 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
                 f"depths ({self.depths}) and bottleneck_widths ({self.bottleneck_widths}) must have the same length: "
                 "one entry per stage"
             )
-        if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd (a window centred on its pixel), got {self.kernel_size}")
         if self.mixer == "cada" and any(width % self.context_groups for width in self.bottleneck_widths):
             raise ValueError(
                 f"context_groups ({self.context_groups}) must divide every bottleneck width {self.bottleneck_widths}"
             )
-        for name in ("relative_position", "cada_in_downsampling"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if not self.initializer_range > 0:
-            raise ValueError(f"initializer_range must be positive, got {self.initializer_range!r}")
-        if not 0.0 <= self.drop_path_rate < 1.0:
-            raise ValueError(f"drop_path_rate must be in [0, 1), got {self.drop_path_rate!r}")
+        check_positive(self, "initializer_range")
+        check_rates(self, "drop_path_rate")
         check_masked_image_modeling_config(self)
 
     @property
@@ -162,7 +147,3 @@ class CADAResNetConfig(PresetMixin, PreTrainedConfig):
         """Side in pixels of the patches masked image modeling masks and reconstructs: `output_stride`, so that
         each position of the last stage's map predicts one patch (SimMIM's choice for hierarchical encoders)."""
         return self.output_stride
-
-
-def is_positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0

@@ -11,9 +11,10 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndNoAttention, ImageClassifierOutputWithNoAttention
+from transformers.utils import can_return_tuple
 
-from .layers_cada import ContextAwareDecomposedAttention
 from .layers_drop_path import DropPath
+from .layers_mixers_cada import ContextAwareDecomposedAttention
 from .layers_pixel_values import check_pixel_values
 from .models_classification import classification_loss
 from .models_loading import SafeLoadingMixin
@@ -178,19 +179,18 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
         mask = mask.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
         return torch.where(mask, self.mask_token.to(hidden_states.dtype), hidden_states)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         bool_masked_pos: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPoolingAndNoAttention | tuple:
         if pixel_values is None:
             raise ValueError("pixel_values is required")
         check_pixel_values(pixel_values, self.num_channels)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        return_dict = self.config.return_dict if return_dict is None else return_dict
 
         hidden_states = self.stem(pixel_values.to(self.stem.convolution.weight.dtype))
         if bool_masked_pos is not None:
@@ -205,7 +205,7 @@ class CADAResNetModel(CADAResNetPreTrainedModel):
             pooler_output=hidden_states.mean(dim=(2, 3)),
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class CADAResNetForImageClassification(CADAResNetPreTrainedModel):
@@ -224,22 +224,21 @@ class CADAResNetForImageClassification(CADAResNetPreTrainedModel):
         self.classifier = nn.Linear(width, config.num_labels) if config.num_labels > 0 else nn.Identity()
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **loss_kwargs,
     ) -> ImageClassifierOutputWithNoAttention | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.backbone(pixel_values, output_hidden_states=output_hidden_states, return_dict=True)
         logits = self.classifier(outputs.pooler_output)
         loss = None
         if labels is not None:
             loss = classification_loss(logits, labels, self.config, self.loss_function, **loss_kwargs)
         output = ImageClassifierOutputWithNoAttention(loss=loss, logits=logits, hidden_states=outputs.hidden_states)
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class CADAResNetForMaskedImageModeling(MaskedImageModelingMixin, CADAResNetPreTrainedModel):
@@ -271,17 +270,16 @@ class CADAResNetForMaskedImageModeling(MaskedImageModelingMixin, CADAResNetPreTr
         self.decoder = PixelShuffleDecoder(config.stage_channels[-1], config.mim_patch_size, config.num_channels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
         bool_masked_pos: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> MaskedImageModelingOutputWithMask | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         hidden_pixels, bool_masked_pos = self.mask_inputs(pixel_values, bool_masked_pos)
         outputs = self.backbone(
             hidden_pixels, bool_masked_pos=bool_masked_pos, output_hidden_states=output_hidden_states, return_dict=True
         )
         output = self.reconstruct(outputs.last_hidden_state, pixel_values, bool_masked_pos, outputs)
-        return output if return_dict else output.to_tuple()
+        return output

@@ -17,6 +17,7 @@ directory or a file within one file system is atomic on POSIX. Files are flushed
 `fsync`ed to disk, except in `write_json_atomic`; a power loss can still lose recently written checkpoints.
 """
 
+import copy
 import json
 import logging
 import os
@@ -250,6 +251,63 @@ class SeededBatchesEpochCallback(TrainerCallback):
         self.batches.epoch = int(state.epoch or 0)
 
 
+def repeated_images(batch_sampler: Any, epoch: int) -> list[int] | None:
+    """The dataset indices that the processes of a multi-process run are given more than once in `epoch` (sorted):
+    the images accelerate's `BatchSamplerShard` repeats to fill the last global batch. Read by iterating copies of
+    `batch_sampler` (this process's shard), one per process, with their own random generator, so the run's
+    sampler and random state are untouched. `None` when `batch_sampler` is not a shard of that kind."""
+    inner = getattr(batch_sampler, "batch_sampler", None)
+    if inner is None or not hasattr(batch_sampler, "num_processes") or not hasattr(batch_sampler, "process_index"):
+        return None
+    sampler = getattr(inner, "sampler", None)
+    counts: dict[int, int] = {}
+    for process in range(batch_sampler.num_processes):
+        sampler_copy = copy.copy(sampler)
+        if getattr(sampler, "generator", None) is not None:
+            sampler_copy.generator = torch.Generator(device=sampler.generator.device)
+            sampler_copy.generator.set_state(sampler.generator.get_state())
+        if hasattr(sampler_copy, "set_epoch"):
+            sampler_copy.set_epoch(epoch)
+        inner_copy = copy.copy(inner)
+        inner_copy.sampler = sampler_copy
+        shard = copy.copy(batch_sampler)
+        shard.batch_sampler, shard.process_index = inner_copy, process
+        with torch.random.fork_rng(devices=[]):  # a sampler without a generator draws its seed from torch's
+            for batch in shard:
+                for index in batch:
+                    counts[int(index)] = counts.get(int(index), 0) + 1
+    return sorted(index for index, count in counts.items() if count > 1)
+
+
+class RepeatedImagesCallback(TrainerCallback):
+    """Names, at the start of every epoch of a multi-process run with a partial last batch, the training images
+    that the sampler repeats (`repeated_images`): a warning for the first epoch of the run, and every epoch's list
+    in `OUTPUT_DIR/repeated_images.json` (`{epoch: [dataset indices]}`, written atomically)."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.path = Path(output_dir) / "repeated_images.json"
+        self.warned = False
+
+    def on_epoch_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, train_dataloader: Any = None,
+        **kwargs,
+    ) -> None:  # fmt: skip
+        if not state.is_world_process_zero or train_dataloader is None:
+            return
+        epoch = int(state.epoch or 0)
+        repeated = repeated_images(getattr(train_dataloader, "batch_sampler", None), epoch)
+        if repeated is None:
+            return
+        record = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        write_json_atomic(self.path, {**record, str(epoch): repeated})
+        if not self.warned:
+            logger.warning(
+                f"epoch {epoch}: the sampler repeats the training images at dataset indices {repeated} to fill the "
+                f"last batch (every epoch's in {self.path})."
+            )
+            self.warned = True
+
+
 class ResumableTrainer(Trainer):
     """`Trainer` with atomic checkpoints, a resume that picks the last complete checkpoint, and exact mid-epoch
     resume of randomly augmented data. Used by every recipe of the package.
@@ -351,6 +409,10 @@ class ResumableTrainer(Trainer):
             )
             for reason in reasons:
                 logger.warning(f"this {self.args.world_size}-process run differs from a one-process run: {reason}.")
+            partial = len(dataset) % (self.args.per_device_train_batch_size * self.args.world_size)
+            if partial and not self.args.dataloader_drop_last:
+                self.remove_callback(RepeatedImagesCallback)
+                self.add_callback(RepeatedImagesCallback(self.args.output_dir))
         self.callback_handler.callbacks = [
             callback
             for callback in self.callback_handler.callbacks

@@ -49,8 +49,9 @@ TEN_PERCENT = {"train_fraction": 0.1, "subset_seed": 0}
 # sets its fastest mode (`models.manifest.CPU_BF16`, from `benchmarks/throughput.py --modes --recipes ...` on 2 idle
 # cores, training/RESULTS.md "Execution modes": bf16 for IBiT, IsoTransformer, ConViT, PRS-ViT, IsoMixer and
 # IsoPoolFormer). The 10 % rows were trained fp32 eager, IBiT's three seeds in bf16; a row whose recipe has since
-# changed its mode names the override that repeats it. torch.compile is faster for several models
-# but not yet verified through Trainer's resume and the EMA/PRS callbacks, so no recipe uses it. The full-data (GPU)
+# changed its mode names the override that repeats it. torch.compile (verified through Trainer's resume, the EMA and
+# PRS's switches: tests/test_ema.py, slow) is the fastest mode of CADA-ResNet's recipe only; where it beat eager for
+# the attention and MLP models, bf16 beat it. The full-data (GPU)
 # recipes stay fp32: no GPU has been available to measure the modes on, and a bf16 recipe would not even parse on a
 # machine without one (Trainer refuses bf16 there unless use_cpu is set); on a GPU with bf16, add --bf16.
 FP32_EAGER = {"bf16": False, "torch_compile": False}
