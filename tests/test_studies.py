@@ -281,6 +281,10 @@ def test_prs_schedule_study_trains_each_cell_once_and_reports_fourier_and_diagno
         "--config_overrides", "hidden_size=36,num_hidden_layers=3,intermediate_size=72,num_reparameterizable_layers=2",
         "--epoch_eval_samples", "50", "--report_to", "none",
     ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"--cells \['linear-E9-s0'\] are not cells of this study"):
+        prs_schedule.main([*argv[:8], "--cells", "linear-E9-s0", *argv[8:]])
+    partial = prs_schedule.main([*argv[:8], "--cells", "never-E0-s0", *argv[8:]])
+    assert partial.startswith("1 of 5 cells finished; still to train: linear-E0-s0, linear-E1-s0")
     markdown = prs_schedule.main(argv)
     cells = {path.stem: json.loads(path.read_text()) for path in (output_dir / "cells").glob("*.json")}
     assert sorted(cells) == ["linear-E0-s0", "linear-E1-s0", "linear-E2-s0", "never-E0-s0", "uniform-E1-s0"]
@@ -290,7 +294,7 @@ def test_prs_schedule_study_trains_each_cell_once_and_reports_fourier_and_diagno
     assert switched == {1: 4, 0: 2}
     assert cells["never-E0-s0"]["diagnostics"] == []
     assert markdown.count("\n| ") == 6  # header and 5 rows
-    stamp = (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns
+    stamp = (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns  # trained by the --cells run
     assert prs_schedule.main(argv) == markdown  # stored cells are not trained again
     assert (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns == stamp
     assert Image.open(output_dir / "diagnostics.png").size[0] > 0

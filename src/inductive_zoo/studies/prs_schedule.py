@@ -12,7 +12,10 @@ With `T` the recipe's epochs (`--recipe`, default `cifar10-10pct-prs-vit`; argum
 `linear` and `uniform` at E = T/4 run with every `--seeds` seed, the others with the first. Each cell is the recipe's
 run (`inductive-zoo train --recipe ... --schedule S --conv_epochs E --seed s`) in `runs/<cell>/`, resumed from its
 last checkpoint when the study is run again; a finished cell is stored as `cells/<cell>.json` (written atomically)
-and skipped. Per cell: top-1 and top-5 on the whole evaluation split, the Fourier high-frequency value of every
+and skipped. `--cells` trains only the named cells (to split the study between processes); the tables are written
+once every cell has finished.
+
+Per cell: top-1 and top-5 on the whole evaluation split, the Fourier high-frequency value of every
 block (`studies.fourier`, on the first `--num_images` evaluation images) and `PRSCallback`'s per-epoch diagnostics
 of the switched blocks (content-attention weight, attention mass outside the 3x3 neighbourhood, mean attention
 distance). `--baseline LABEL=DIR` adds finished recipe runs (ConViT, IsoTransformer, IsoConvNet of the zoo table) to
@@ -195,6 +198,13 @@ def parse_study_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--num_images", type=int, default=64, help="evaluation images of the Fourier analysis")
     parser.add_argument("--baseline", action="append", default=[], help="LABEL=DIR of a finished recipe run")
     parser.add_argument("--output_dir", default="outputs/study-prs-schedule")
+    parser.add_argument(
+        "--cells",
+        type=comma_list(str),
+        default=None,
+        help="train only these cells (names such as linear-E12-s1; default all), e.g. to split the study between "
+        "processes; the tables are written once every cell has finished",
+    )
     args = parser.parse_args(argv)
     args.extra = extra
     return args
@@ -208,13 +218,24 @@ def main(argv: list[str] | None = None) -> str:
     record_run(output_dir, "prs-schedule", argv)
     _, _, training_args = parse_args(["--recipe", args.recipe, "--output_dir", str(output_dir), *args.extra])
     epochs = round(training_args.num_train_epochs)
-    records = []
-    for cell in schedule_cells(epochs, args.seeds):
+    cells = schedule_cells(epochs, args.seeds)
+    unknown = sorted(set(args.cells or []) - {cell.name for cell in cells})
+    if unknown:
+        raise ValueError(f"--cells {unknown} are not cells of this study: {[cell.name for cell in cells]}")
+    records, missing = [], []
+    for cell in cells:
         path = output_dir / "cells" / f"{cell.name}.json"
-        if not path.exists():
+        if not path.exists() and (args.cells is None or cell.name in args.cells):
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, train_cell(cell, args, output_dir))
-        records.append(json.loads(path.read_text()))
+        if path.exists():
+            records.append(json.loads(path.read_text()))
+        else:
+            missing.append(cell.name)
+    if missing:
+        message = f"{len(records)} of {len(cells)} cells finished; still to train: {', '.join(missing)}"
+        print(message)
+        return message
     baselines = [baseline_record(label, directory, args) for label, directory in map(parse_labelled, args.baseline)]
     markdown = summarise(records, baselines, output_dir, epochs)
     print(markdown)
