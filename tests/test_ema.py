@@ -224,6 +224,18 @@ def test_resume_is_exact_with_the_average_across_a_layer_switch(digits, referenc
         )
 
 
+def test_resuming_as_another_model_or_mode_is_refused_naming_what_repeats_the_run(digits, reference_run, tmp_path):
+    checkpoint = reference_run.output_dir / "checkpoint-8"
+    trainer = make_trainer(digits, tmp_path, [PRSCallback("linear", conv_epochs=2), ModelEMACallback()])
+    trainer.model.config.reparameterization_content_gain = 1.0  # e.g. a recipe whose default changed since
+    with pytest.raises(ValueError, match=r"its model had reparameterization_content_gain=4.0. Resume it with "
+                       r"--config_overrides reparameterization_content_gain=4.0"):  # fmt: skip
+        trainer.train(resume_from_checkpoint=str(checkpoint))
+    trainer = make_trainer(digits, tmp_path, [ModelEMACallback()], bf16=True, use_cpu=True)
+    with pytest.raises(ValueError, match=r"it ran with bf16=False\. Resume it with --bf16 false"):
+        trainer.train(resume_from_checkpoint=str(checkpoint))
+
+
 def test_resuming_a_checkpoint_without_the_average_is_refused(digits, reference_run, tmp_path):
     checkpoint = tmp_path / "checkpoint-8"
     shutil.copytree(reference_run.output_dir / "checkpoint-8", checkpoint)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from accelerate.data_loader import BatchSamplerShard, SeedableRandomSampler
 from safetensors.torch import load_file
-from torch.utils.data import BatchSampler
+from torch.utils.data import BatchSampler, RandomSampler
 
 from inductive_zoo.training.checkpointing import repeated_images
 
@@ -116,6 +116,8 @@ def test_repeated_images_are_those_the_processes_are_given_twice():
     assert len(given) == 12 and named == sorted({index for index in given if given.count(index) == 2})
     assert len(named) == 2 and named != repeated_images(shards[0], epoch=0)
     assert repeated_images(BatchSampler(range(10), 3, False), epoch=0) is None
+    # A random order drawn from torch's global generator cannot be read without changing it.
+    assert repeated_images(BatchSamplerShard(BatchSampler(RandomSampler(range(10)), 3, False), 2, 0), epoch=0) is None
 
 
 PRETRAINING = [

@@ -542,6 +542,11 @@ def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model()
     assert config_differences(recipe.name, again) == ["reparameterization_content_gain=1.0"]
     assert again.hidden_size == built.hidden_size == 144  # the recipe's own overrides are kept
     assert config_differences("cifar10-10pct-vit", old) == [] and config_differences("nope", old) == []
+    # What a switch does not use is no difference: the first release's saturated gate differs by its switch only.
+    del saved["reparameterization_switch"]
+    first_release = PRSViTConfig.from_dict(saved)
+    assert config_differences(recipe.name, first_release) == ["reparameterization_switch=saturated_gate"]
+    assert config_differences("cifar10-10pct-convit", first_release) == []  # another model than the recipe's
 
 
 def test_config_overrides_after_a_recipe_add_to_its_own():

@@ -215,13 +215,14 @@ def main(argv: list[str] | None = None) -> str:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_study_args(argv)
     output_dir = Path(args.output_dir)
-    record_run(output_dir, "prs-schedule", argv)
     _, _, training_args = parse_args(["--recipe", args.recipe, "--output_dir", str(output_dir), *args.extra])
     epochs = round(training_args.num_train_epochs)
     cells = schedule_cells(epochs, args.seeds)
     unknown = sorted(set(args.cells or []) - {cell.name for cell in cells})
     if unknown:
         raise ValueError(f"--cells {unknown} are not cells of this study: {[cell.name for cell in cells]}")
+    if args.cells is None:  # the study's command, not one process's share of it
+        record_run(output_dir, "prs-schedule", argv)
     records, missing = [], []
     for cell in cells:
         path = output_dir / "cells" / f"{cell.name}.json"

@@ -23,6 +23,7 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 from transformers import AutoConfig
 
+from ..training.config_overrides import overrides_argument
 from ..training.recipes import RECIPES, config_differences, mode_overrides
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
@@ -60,7 +61,7 @@ class ZooRun:
         another."""
         if not self.config_differences:
             return f"`{self.recipe}`"
-        return f"`{self.recipe}` with `--config_overrides {','.join(self.config_differences)}`"
+        return f"`{self.recipe}` with `{overrides_argument(list(self.config_differences))}`"
 
 
 def count_parameters(weights: Path) -> int:

@@ -33,7 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+from .config_overrides import model_field_differences, overrides_argument
 
 logger = logging.getLogger(__name__)
 
@@ -255,11 +258,17 @@ def repeated_images(batch_sampler: Any, epoch: int) -> list[int] | None:
     """The dataset indices that the processes of a multi-process run are given more than once in `epoch` (sorted):
     the images accelerate's `BatchSamplerShard` repeats to fill the last global batch. Read by iterating copies of
     `batch_sampler` (this process's shard), one per process, with their own random generator, so the run's
-    sampler and random state are untouched. `None` when `batch_sampler` is not a shard of that kind."""
+    sampler and random state are untouched. `None` when `batch_sampler` is not a shard of that kind, or when its
+    order cannot be reproduced (a random sampler that draws from torch's global generator: accelerate's seedable
+    sampler, the default, and samplers with their own generator can)."""
     inner = getattr(batch_sampler, "batch_sampler", None)
     if inner is None or not hasattr(batch_sampler, "num_processes") or not hasattr(batch_sampler, "process_index"):
         return None
     sampler = getattr(inner, "sampler", None)
+    # A random sampler without a generator of its own (nor accelerate's seed) draws from torch's global generator.
+    random_order = isinstance(sampler, torch.utils.data.RandomSampler)
+    if random_order and sampler.generator is None and not hasattr(sampler, "initial_seed"):
+        return None
     counts: dict[int, int] = {}
     for process in range(batch_sampler.num_processes):
         sampler_copy = copy.copy(sampler)
@@ -296,7 +305,7 @@ class RepeatedImagesCallback(TrainerCallback):
             return
         epoch = int(state.epoch or 0)
         repeated = repeated_images(getattr(train_dataloader, "batch_sampler", None), epoch)
-        if repeated is None:
+        if not repeated:
             return
         record = json.loads(self.path.read_text()) if self.path.is_file() else {}
         write_json_atomic(self.path, {**record, str(epoch): repeated})
@@ -435,9 +444,39 @@ class ResumableTrainer(Trainer):
         elif resume_from_checkpoint:
             check_complete_checkpoint(resume_from_checkpoint)
         resume_from_checkpoint = resume_from_checkpoint or None
+        if resume_from_checkpoint is not None:
+            self.check_resumed_run(Path(resume_from_checkpoint))
         for callback in self.callbacks_with("load_checkpoint_state"):
             callback.load_checkpoint_state(resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+    def check_resumed_run(self, checkpoint: Path) -> None:
+        """Refuses to resume `checkpoint` with a model or an execution mode other than the ones it was trained with
+        (a recipe or a default changed since), which would silently continue a run as another one.
+
+        Raises:
+            ValueError: naming the differing config fields or mode arguments and the arguments that resume the run
+                as it was trained.
+        """
+        config = getattr(self.model, "config", None)
+        problems, arguments = [], []
+        if config is not None and (checkpoint / "config.json").is_file():
+            saved = type(config).from_pretrained(checkpoint)
+            differences = model_field_differences(config, saved)
+            if differences:
+                problems.append(f"its model had {', '.join(differences)}")
+                arguments.append(overrides_argument(differences))
+        if (checkpoint / TRAINING_ARGS_NAME).is_file():
+            trained = torch.load(checkpoint / TRAINING_ARGS_NAME, weights_only=False)
+            for name in ("bf16", "fp16", "torch_compile"):
+                if bool(getattr(trained, name, False)) != bool(getattr(self.args, name)):
+                    problems.append(f"it ran with {name}={bool(getattr(trained, name, False))}")
+                    arguments.append(f"--{name} {str(bool(getattr(trained, name, False))).lower()}")
+        if problems:
+            raise ValueError(
+                f"cannot resume {checkpoint} as another run: {'; '.join(problems)}. Resume it with "
+                f"{' '.join(arguments)} (after --recipe, if any), or train into another --output_dir"
+            )
 
     def evaluate(
         self,

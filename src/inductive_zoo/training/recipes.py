@@ -8,7 +8,6 @@ erasing), label smoothing, the weights' moving average, precision, and the data 
 the evaluation slice used every epoch). The dataset, output directory and seed are the caller's.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from transformers import PreTrainedConfig
 
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
-from .config_overrides import parse_overrides
+from .config_overrides import model_field_differences, overrides_argument, parse_overrides
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -198,8 +197,6 @@ def get_recipe(name: str) -> Recipe:
 
 # The arguments that make up a run's execution mode (precision, compilation).
 MODE_FIELDS = ("bf16", "fp16", "torch_compile")
-# Config fields that training itself changes (which PRS-ViT blocks have switched to attention).
-TRAINING_STATE_FIELDS = {"attention_layers"}
 
 
 def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
@@ -214,38 +211,26 @@ def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
 
 def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list[str]:
     """The config fields (`field=value`) in which a model a run saved differs from the one its recipe builds now
-    (a default changed since, e.g. PRS-ViT's content gain): empty when they agree, or when the recipe is not in the
-    catalogue or does not build one of the zoo's variants from its preset. Compares the fields the variant's config
-    class declares, except those training changes (PRS-ViT's `attention_layers`)."""
+    (a default changed since, e.g. PRS-ViT's content gain; `model_field_differences`): empty when they agree, or
+    when the recipe is not in the catalogue, does not build one of the zoo's variants from its preset, or builds
+    another model class than the run's (a run with `--model_type` over the recipe's)."""
     recipe = RECIPES.get(recipe_name)
     manifest = next((m for m in MANIFESTS if recipe and m.model_type == recipe.arguments.get("model_type")), None)
     if manifest is None or recipe.arguments.get("model_name_or_path"):
         return []
-    config_class = manifest.config_class
-    built = config_class.from_preset(
+    if type(saved_config) is not manifest.config_class:
+        return []
+    built = manifest.config_class.from_preset(
         recipe.arguments.get("preset", "micro-patch4-32"), **parse_overrides(recipe.arguments.get("config_overrides"))
     )
-    declared = {
-        name for base in config_class.__mro__ if issubclass(base, PreTrainedConfig) and base is not PreTrainedConfig
-        for name in vars(base).get("__annotations__", {})
-    } - TRAINING_STATE_FIELDS  # fmt: skip
-    return [
-        f"{name}={override_value(getattr(saved_config, name))}"
-        for name in sorted(declared)
-        if getattr(saved_config, name, None) != getattr(built, name, None)
-    ]
-
-
-def override_value(value: Any) -> str:
-    """A config value as `--config_overrides` reads it back: strings as they are, the rest as compact JSON."""
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return model_field_differences(built, saved_config)
 
 
 def repeat_overrides(recipe_name: str, recorded: dict[str, Any], saved_config: PreTrainedConfig) -> list[str]:
     """The arguments that, after `--recipe NAME`, repeat a run whose recipe has changed since: its execution mode
     (`mode_overrides`) and its model's config fields (`config_differences`)."""
     differences = config_differences(recipe_name, saved_config)
-    config_arguments = [f"--config_overrides {','.join(differences)}"] if differences else []
+    config_arguments = [overrides_argument(differences)] if differences else []
     return mode_overrides(recipe_name, recorded) + config_arguments
 
 
