@@ -112,6 +112,14 @@ class PRSViTConfig(IsotropicConfig):
         check_positive(self, "reparameterization_locality_strength")
         check_positive(self, "reparameterization_content_gain")
 
+    def inactive_fields(self) -> set[str]:
+        """The fields that do nothing given the others: the parameter of the switch not in use."""
+        return (
+            {"reparameterization_gate"}
+            if self.reparameterization_switch == "linear_gate"
+            else {"reparameterization_content_gain"}
+        )
+
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "PRSViTConfig":
         """A config saved without `reparameterization_switch` or `reparameterization_content_gain` keeps the switch
