@@ -4,25 +4,28 @@
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import PreTrainedConfig
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .layers_mixers_registry import register_token_mixer
 
-# Reduced precisions in which CPU attention runs on the math backend (see `scaled_dot_product_attention`).
-CPU_MATH_ATTENTION_DTYPES = (torch.bfloat16, torch.float16)
+# Reduced precisions in which CPU attention is computed explicitly (see `scaled_dot_product_attention`).
+CPU_EXPLICIT_ATTENTION_DTYPES = (torch.bfloat16, torch.float16)
 
 
 def scaled_dot_product_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, dropout_p: float = 0.0
 ) -> torch.Tensor:
-    """`torch.nn.functional.scaled_dot_product_attention`; on CPU in bfloat16/float16 (under autocast) with the math
-    backend. Why: the fused CPU kernel's backward is far slower in reduced precision than the math backend's matmuls,
-    which use the CPU's bf16 units (`benchmarks/profile_step.py`; figures in `training/RESULTS.md`)."""
-    if query.device.type == "cpu" and query.dtype in CPU_MATH_ATTENTION_DTYPES:
-        with sdpa_kernel(SDPBackend.MATH):
-            return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
+    """`torch.nn.functional.scaled_dot_product_attention`, except on CPU in bfloat16/float16 (under autocast), where
+    it is computed explicitly, `softmax(Q K^T / sqrt(d)) V` with the weights dropped out by `dropout_p`. Why: the fused
+    CPU kernel's backward is far slower in reduced precision than plain matmuls, which use the CPU's bf16 units, and
+    SDPA's math backend adds a guard against fully masked rows (`all`, `isneginf`, `where` over the scores) that an
+    unmasked attention does not need (`benchmarks/profile_step.py`; figures in `training/RESULTS.md`)."""
+    if query.device.type == "cpu" and query.dtype in CPU_EXPLICIT_ATTENTION_DTYPES:
+        weights = torch.softmax(torch.matmul(query * query.shape[-1] ** -0.5, key.transpose(-2, -1)), dim=-1)
+        if dropout_p > 0:
+            weights = F.dropout(weights, p=dropout_p)
+        return torch.matmul(weights, value)
     return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p)
 
 

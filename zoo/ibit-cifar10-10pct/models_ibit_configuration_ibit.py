@@ -5,9 +5,10 @@ from typing import Any
 
 from .layers_mixers_distance_masks import KERNELS
 from .models_skeleton_configuration_skeleton import IsotropicConfig, standard_presets
-from .models_validation import check_positive, check_positive_ints
+from .models_validation import check_choices, check_positive, check_positive_ints, typed_config
 
 
+@typed_config
 class IBiTConfig(IsotropicConfig):
     """IBiT: every block's token mixer is learned masked self-attention (LMSA) - per head, the raw scores
     `Q K^T / sqrt(d)` multiplied element-wise by a learned rank-`mask_rank` mask `A_h^T B_h` (relative layout,
@@ -41,13 +42,13 @@ class IBiTConfig(IsotropicConfig):
     presets = standard_presets()
 
     num_attention_heads: int = 3
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = True
     mask_rank: int = 9
     mask_kernel: str = "exponential"
-    mask_kernel_scale: float = 0.5
-    mask_kernel_sigma: float = 1.0
-    mask_epsilon: float = 1e-8
+    mask_kernel_scale: float | int = 0.5
+    mask_kernel_sigma: float | int = 1.0
+    mask_epsilon: float | int = 1e-8
     legacy_mask_roll: bool = False
     residual_from_normalized: bool = False
     drop_path_on_mlp: bool = True
@@ -56,7 +57,7 @@ class IBiTConfig(IsotropicConfig):
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
         self.check_attention_heads()
-        self.check_choice("mask_kernel", KERNELS)
+        check_choices(self, mask_kernel=KERNELS)
         sequence_length = self.num_patches + (self.pooling == "cls")
         check_positive_ints(self, "mask_rank")
         if self.mask_rank > sequence_length:

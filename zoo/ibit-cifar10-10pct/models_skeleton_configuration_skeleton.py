@@ -8,7 +8,7 @@ from transformers import PreTrainedConfig
 
 from .models_masked_image_modeling import check_masked_image_modeling_config
 from .models_presets import PresetMixin
-from .models_validation import check_choices, check_field_types, check_positive_ints, check_rates
+from .models_validation import check_choices, check_field_values, check_positive_ints, check_rates, typed_config
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -42,6 +42,7 @@ def standard_presets(with_heads: bool = True, **per_geometry: dict[str, Any]) ->
     return presets
 
 
+@typed_config
 class IsotropicConfig(PresetMixin, PreTrainedConfig):
     """Hyperparameters of the isotropic skeleton `patch embedding -> N x (token mixer + MLP) -> norm -> pool`.
 
@@ -85,21 +86,21 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     num_hidden_layers: int = 12
     intermediate_size: int = 768
     hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.0
-    drop_path_rate: float = 0.0
-    layer_norm_eps: float = 1e-6
-    initializer_range: float = 0.02
+    hidden_dropout_prob: float | int = 0.0
+    drop_path_rate: float | int = 0.0
+    layer_norm_eps: float | int = 1e-6
+    initializer_range: float | int = 0.02
     position_embedding: str = "learned"
     patch_embedding: str = "linear"
     pooling: str = "cls"
     final_norm: bool = True
-    mim_mask_ratio: float = 0.6
+    mim_mask_ratio: float | int = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
     mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
-        check_field_types(self)
+        check_field_values(self)
         check_choices(self, position_embedding=POSITION_EMBEDDINGS, patch_embedding=PATCH_EMBEDDINGS, pooling=POOLINGS)
         check_positive_ints(
             self, "image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"
@@ -151,9 +152,6 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
                 f"pooling must be 'mean' for {variant} (its token mixer works on the patch grid and does not mix a "
                 f"class token), got {self.pooling!r}"
             )
-
-    def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        check_choices(self, **{name: choices})
 
     @property
     def num_patches(self) -> int:
