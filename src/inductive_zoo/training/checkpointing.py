@@ -37,6 +37,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
 from .config_overrides import model_field_differences, overrides_argument
+from .records import MODE_FIELDS, mode_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -468,10 +469,11 @@ class ResumableTrainer(Trainer):
                 arguments.append(overrides_argument(differences))
         if (checkpoint / TRAINING_ARGS_NAME).is_file():
             trained = torch.load(checkpoint / TRAINING_ARGS_NAME, weights_only=False)
-            for name in ("bf16", "fp16", "torch_compile"):
-                if bool(getattr(trained, name, False)) != bool(getattr(self.args, name)):
-                    problems.append(f"it ran with {name}={bool(getattr(trained, name, False))}")
-                    arguments.append(f"--{name} {str(bool(getattr(trained, name, False))).lower()}")
+            recorded = {name: bool(getattr(trained, name, False)) for name in MODE_FIELDS}
+            current = {name: bool(getattr(self.args, name)) for name in MODE_FIELDS}
+            differing = [name for name in MODE_FIELDS if recorded[name] != current[name]]
+            problems += [f"it ran with {name}={recorded[name]}" for name in differing]
+            arguments += mode_arguments(recorded, current)
         if problems:
             raise ValueError(
                 f"cannot resume {checkpoint} as another run: {'; '.join(problems)}. Resume it with "

@@ -16,6 +16,7 @@ from transformers import PreTrainedConfig
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, parse_overrides
+from .records import mode_arguments
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -195,18 +196,13 @@ def get_recipe(name: str) -> Recipe:
     return RECIPES[name]
 
 
-# The arguments that make up a run's execution mode (precision, compilation).
-MODE_FIELDS = ("bf16", "fp16", "torch_compile")
-
-
 def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
     """The arguments that make the recipe run in the execution mode a run `recorded` (its `TrainingArguments`
     fields, as in its training summary): empty when the recipe still sets that mode or is not in the catalogue."""
     recipe = RECIPES.get(recipe_name)
     if recipe is None:
         return []
-    differing = [name for name in MODE_FIELDS if bool(recipe.arguments.get(name)) != bool(recorded.get(name))]
-    return [f"--{name} {str(bool(recorded.get(name))).lower()}" for name in differing]
+    return mode_arguments(recorded, recipe.arguments)
 
 
 def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list[str]:

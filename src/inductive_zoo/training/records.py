@@ -120,6 +120,20 @@ def recipe_arguments(training_args: Any) -> dict[str, Any]:
     return recipe
 
 
+# The arguments that make up a run's execution mode (precision, compilation).
+MODE_FIELDS = ("bf16", "fp16", "torch_compile")
+
+
+def mode_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The arguments (`--bf16 false`, ...) that set the execution mode `recorded` where `current` sets another; a
+    field missing from either was off."""
+    return [
+        f"--{name} {str(bool(recorded.get(name))).lower()}"
+        for name in MODE_FIELDS
+        if bool(recorded.get(name)) != bool(current.get(name))
+    ]
+
+
 def training_mode(recipe: dict[str, Any]) -> str:
     """How a run executed, from its recorded `recipe` arguments: `"fp32 eager"`, `"bf16"`, `"compile"`,
     `"compile + bf16"` (or fp16). A run recorded before a field existed had it off."""
