@@ -293,8 +293,55 @@ def test_prs_schedule_study_trains_each_cell_once_and_reports_fourier_and_diagno
     switched = Counter(row["layer"] for row in cells["linear-E2-s0"]["diagnostics"])
     assert switched == {1: 4, 0: 2}
     assert cells["never-E0-s0"]["diagnostics"] == []
-    assert markdown.count("\n| ") == 6  # header and 5 rows
+    sections = markdown.split("\n\n")
+    assert sections[1].count("\n| ") == 5  # the results table: 5 rows
+    assert "Claim 1" in sections[2] and "Claim 2" in sections[4] and "| linear E=2 | 0 |" in sections[7]
     stamp = (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns  # trained by the --cells run
     assert prs_schedule.main(argv) == markdown  # stored cells are not trained again
     assert (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns == stamp
     assert Image.open(output_dir / "diagnostics.png").size[0] > 0
+
+
+def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_target(tmp_path):
+    from inductive_zoo.studies import prs_schedule
+
+    def record(schedule, conv_epochs, seed, top1, high_frequency, final_masses=()):
+        diagnostics = [
+            {"epoch": 4.0, "layer": layer, "content_weight": 0.1, "mass_outside_3x3": mass, "attention_distance": 1.2}
+            for layer, mass in enumerate(final_masses)
+        ]
+        return {
+            "schedule": schedule, "conv_epochs": conv_epochs, "seed": seed, "top1": top1, "top5": 0.9,
+            "label": "never (convnet)" if schedule == "never" else f"{schedule} E={conv_epochs}",
+            "high_frequency": [0.0, *high_frequency], "reparameterizable_layers": 2, "diagnostics": diagnostics,
+        }  # fmt: skip
+
+    records = [
+        record("linear", 0, 0, 0.50, [-1.0, -1.0], [0.08, 0.09]),
+        record("linear", 1, 0, 0.60, [-0.8, -0.9], [0.03, 0.07]),  # block 1 switched at epoch 1 of 4: due, too low
+        record("linear", 1, 1, 0.62, [-0.8, -0.9], [0.06, 0.07]),
+        record("linear", 2, 0, 0.55, [-0.6, -0.95], [0.06, 0.07]),  # block 2 goes -1.0, -0.9, -0.95: not monotone
+        record("uniform", 1, 0, 0.58, [-0.7, -0.7], [0.06, 0.06]),
+        record("uniform", 1, 1, 0.59, [-0.7, -0.7], [0.06, 0.06]),
+        record("never", 0, 0, 0.52, [-0.5, -0.5]),
+    ]
+    baselines = [
+        {"label": "IsoConvNet", "model_type": "iso_convnet", "top1": 0.63, "high_frequency": [0.0, -0.5, -0.5]},
+        {"label": "IsoTransformer", "model_type": "iso_transformer", "top1": 0.56, "high_frequency": [0.0, -1.1, -1.1]},
+    ]  # fmt: skip
+    markdown = prs_schedule.summarise(records, baselines, tmp_path, epochs=4)
+    assert "| 1 | -1.000 | -0.800 | -0.600 | yes | -0.500 | -1.100 | yes | yes |" in markdown
+    assert "| 2 | -1.000 | -0.900 | -0.950 | no | -0.500 | -1.100 | yes | yes |" in markdown
+    assert (
+        "- linear E=1 0.6100 ± 0.0141 (n=2) vs uniform E=1 0.5850 ± 0.0071 (n=2): +0.0250, linear beats it by more "
+        "than the seed spread (0.0141)." in markdown
+    )
+    assert "vs never (convnet) 0.5200 (n=1): +0.0900, linear beats it" in markdown
+    assert "| linear E=1 | 0 | 0.030 | 0.070 | not met: block 1 |" in markdown
+    assert "| linear E=1 | 1 | 0.060 | 0.070 | met |" in markdown
+    assert "never (convnet) | 0 |" not in markdown.split("Attention mass")[1]  # no switched block, no row
+    assert markdown == (tmp_path / "results.md").read_text()
+
+    equal = [record("linear", 1, 0, 0.60, [-0.8, -0.9]), record("linear", 0, 0, 0.60, [-1.0, -1.0])]
+    equal += [record("uniform", 1, 0, 0.61, [-0.7, -0.7]), record("never", 0, 0, 0.50, [-0.5, -0.5])]
+    assert "-0.0100, one seed each, so no spread to judge it by." in prs_schedule.schedule_claim(equal, 4)

@@ -21,9 +21,19 @@ of the switched blocks (content-attention weight, attention mass outside the 3x3
 distance). `--baseline LABEL=DIR` adds finished recipe runs (ConViT, IsoTransformer, IsoConvNet of the zoo table) to
 the Fourier comparison. Writes `results.md`, `results.csv`, `diagnostics.csv`, `fourier_depth.png`,
 `diagnostics.png`, `command.txt` and `environment.json`.
+
+`results.md` also states, from those numbers, the paper's two claims and the attention target:
+- claim 1: does each reparameterizable block's high-frequency value move monotonically with E (linear, E = 0, T/4,
+  T/2; seed means), towards the convnet's as E grows and between the IsoConvNet and IsoTransformer baselines (found
+  by their `model_type`)?
+- claim 2: does `linear` at E = T/4 beat `uniform` at E = T/4, `immediate` (linear at E = 0) and `never` by more
+  than the seed spread (the larger of the two groups' standard deviations)?
+- attention after the switch: the mass outside the 3x3 neighbourhood at the end of training, per block and cell,
+  against the target of more than 5 % for every block switched at least T/4 epochs before the end.
 """
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -31,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..training.callbacks import prs_switch_epochs
 from ..training.checkpointing import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .fourier import analyse
@@ -40,6 +51,7 @@ from .records import comma_list, markdown_table, record_run, write_csv
 
 DEFAULT_RECIPE = "cifar10-10pct-prs-vit"
 DIAGNOSTICS = ("content_weight", "mass_outside_3x3", "attention_distance")
+MASS_TARGET = 0.05  # attention mass outside 3x3 at the end of training, for blocks switched >= T/4 epochs before it
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,7 @@ def baseline_record(label: str, directory: str, args: argparse.Namespace) -> dic
     pixel_values = image_batch(args.dataset, args.num_images, model.config.image_size)[1]
     return {
         "label": label,
+        "model_type": model.config.model_type,
         "top1": metrics["eval_accuracy"],
         "high_frequency": analyse(label, model, pixel_values).high_frequency,
     }
@@ -126,6 +139,86 @@ def baseline_record(label: str, directory: str, args: argparse.Namespace) -> dic
 def mean_and_spread(values: list[float]) -> str:
     spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
     return f"{statistics.mean(values):.4f}{spread} (n={len(values)})"
+
+
+def top1_of(records: list[dict[str, Any]], schedule: str, conv_epochs: int) -> list[float]:
+    return [r["top1"] for r in records if r["schedule"] == schedule and r["conv_epochs"] == conv_epochs]
+
+
+def fourier_claim(records: list[dict[str, Any]], baselines: list[dict[str, Any]], epochs: int) -> str:
+    """Claim 1 as a table: per reparameterizable block, the seed-mean high-frequency value of `linear` at E = 0, T/4
+    and T/2, the baselines', and whether the three move monotonically, towards the convnet, between the baselines."""
+    conv_epochs = (0, round(epochs / 4), round(epochs / 2))
+    curves = []
+    for conv in conv_epochs:
+        group = [r["high_frequency"] for r in records if r["schedule"] == "linear" and r["conv_epochs"] == conv]
+        curves.append([statistics.mean(values) for values in zip(*group, strict=True)])
+    references = {b["model_type"]: b["high_frequency"] for b in baselines if "model_type" in b}
+    convnet, transformer = references.get("iso_convnet"), references.get("iso_transformer")
+    header = ["block", *(f"linear E={conv}" for conv in conv_epochs), "monotone in E"]
+    if convnet and transformer:
+        header += ["IsoConvNet", "IsoTransformer", "towards the convnet as E grows", "between the two"]
+    rows = []
+    for block in range(1, max(r["reparameterizable_layers"] for r in records) + 1):
+        values = [curve[block] for curve in curves]
+        steps = [later - earlier for earlier, later in itertools.pairwise(values)]
+        monotone = all(step > 0 for step in steps) or all(step < 0 for step in steps)
+        row = [str(block), *(f"{value:.3f}" for value in values), "yes" if monotone else "no"]
+        if convnet and transformer:
+            low, high = sorted((convnet[block], transformer[block]))
+            towards = (values[-1] - values[0]) * (convnet[block] - transformer[block]) > 0
+            between = all(low <= value <= high for value in values)
+            row += [f"{convnet[block]:.3f}", f"{transformer[block]:.3f}", "yes" if towards else "no"]
+            row += ["yes" if between else "no"]
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def schedule_claim(records: list[dict[str, Any]], epochs: int) -> str:
+    """Claim 2 as a list: `linear` at E = T/4 against `uniform` at E = T/4, `immediate` and `never`, with the verdict
+    "by more than the spread" only where a group has seeds (spread: the larger standard deviation of the two)."""
+    quarter = round(epochs / 4)
+    linear = top1_of(records, "linear", quarter)
+    others = [
+        (f"uniform E={quarter}", top1_of(records, "uniform", quarter)),
+        ("immediate (linear E=0)", top1_of(records, "linear", 0)),
+        ("never (convnet)", top1_of(records, "never", 0)),
+    ]
+    lines = []
+    for label, other in others:
+        difference = statistics.mean(linear) - statistics.mean(other)
+        spreads = [statistics.stdev(group) for group in (linear, other) if len(group) > 1]
+        if not spreads:
+            verdict = "one seed each, so no spread to judge it by"
+        elif abs(difference) <= max(spreads):
+            verdict = f"within the seed spread ({max(spreads):.4f})"
+        else:
+            winner = "linear beats it" if difference > 0 else "it beats linear"
+            verdict = f"{winner} by more than the seed spread ({max(spreads):.4f})"
+        lines.append(
+            f"- linear E={quarter} {mean_and_spread(linear)} vs {label} {mean_and_spread(other)}: "
+            f"{difference:+.4f}, {verdict}."
+        )
+    return "\n".join(lines)
+
+
+def mass_target(records: list[dict[str, Any]], epochs: int) -> str:
+    """The attention target as a table: each switched cell's mass outside 3x3 at the end of training, per block, and
+    whether every block switched at least T/4 epochs before the end holds more than `MASS_TARGET`."""
+    layers = max(r["reparameterizable_layers"] for r in records)
+    header = ["cell", "seed", *(f"block {layer + 1}" for layer in range(layers)), f"> {MASS_TARGET:.0%} target"]
+    rows = []
+    for record in records:
+        final = {row["layer"]: row["mass_outside_3x3"] for row in record["diagnostics"]}  # rows run in epoch order
+        if not final:
+            continue
+        switches = prs_switch_epochs(record["schedule"], record["conv_epochs"], record["reparameterizable_layers"])
+        due = [layer for layer, epoch in enumerate(switches) if epoch is not None and epochs - epoch >= epochs / 4]
+        failing = [str(layer + 1) for layer in due if final.get(layer, 0.0) <= MASS_TARGET]
+        masses = [f"{final[layer]:.3f}" if layer in final else "-" for layer in range(layers)]
+        verdict = "met" if not failing else f"not met: block {', '.join(failing)}"
+        rows.append([record["label"], str(record["seed"]), *masses, verdict])
+    return markdown_table(header, rows)
 
 
 def summarise(records: list[dict[str, Any]], baselines: list[dict[str, Any]], output_dir: Path, epochs: int) -> str:
@@ -145,11 +238,19 @@ def summarise(records: list[dict[str, Any]], baselines: list[dict[str, Any]], ou
         blocks = [f"{value:.3f}" for value in baseline["high_frequency"][1:]]
         rows.append([f"{baseline['label']} (baseline)", f"{baseline['top1']:.4f}", *blocks])
     rows = [row + [""] * (len(header) - len(row)) for row in rows]
-    markdown = (
+    sections = [
         f"PRS-ViT schedules on the recipe's {epochs} epochs: top-1 on the whole evaluation split, and the Fourier "
-        "high-frequency value (relative log amplitude at pi, mean over seeds) of every block's output.\n\n"
-        + markdown_table(header, rows)
-    )
+        "high-frequency value (relative log amplitude at pi, mean over seeds) of every block's output.",
+        markdown_table(header, rows),
+        "Claim 1, the Fourier pattern moves with the convolution epochs E (seed means):",
+        fourier_claim(records, baselines, epochs),
+        "Claim 2, the linear schedule at small data (top-1, mean ± sd over seeds):",
+        schedule_claim(records, epochs),
+        "Attention mass outside the 3x3 neighbourhood at the end of training (every block switched at least T/4 "
+        f"epochs before the end should exceed {MASS_TARGET:.0%}):",
+        mass_target(records, epochs),
+    ]
+    markdown = "\n\n".join(section.strip() for section in sections) + "\n"
     (output_dir / "results.md").write_text(markdown)
     columns = ["schedule", "conv_epochs", "seed", "top1", "top5"]
     write_csv(output_dir / "results.csv", records, columns)
