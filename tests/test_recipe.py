@@ -303,6 +303,10 @@ def test_arguments_after_the_recipe_override_it():
     assert training_args.num_train_epochs == 3 and training_args.seed == 2
     assert model_args.model_type == "convit"
     assert expand_recipe_argument(["--seed", "1"]) == ["--seed", "1"]
+    recipe = ["--recipe", "cifar10-10pct-ibit", "--output_dir", "o"]
+    assert parse_args(recipe)[1].augmentation_config().auto_augment == "randaugment"
+    _, data_args, _ = parse_args([*recipe, "--auto_augment", "none"])  # turns the recipe's policy off
+    assert data_args.auto_augment is None and data_args.augmentation_config().auto_augment is None
 
 
 def test_unknown_recipe_is_refused_with_the_known_names():

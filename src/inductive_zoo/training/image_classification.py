@@ -144,7 +144,10 @@ class DataArguments:
     hflip_prob: float = field(default=0.5, metadata={"help": "probability of a horizontal flip"})
     colour_jitter: float = field(default=0.2, metadata={"help": "strength of brightness/contrast/saturation jitter"})
     auto_augment: str | None = field(
-        default=None, metadata={"help": "'randaugment' or 'trivialaugment' (kornia's), after the crop"}
+        default=None,
+        metadata={
+            "help": "'randaugment' or 'trivialaugment' (kornia's), after the crop; 'none' turns off a recipe's policy"
+        },
     )
     randaugment_num_ops: int = field(default=2, metadata={"help": "RandAugment: operations per image (N)"})
     randaugment_magnitude: int = field(default=9, metadata={"help": "RandAugment: magnitude M out of 30"})
@@ -163,6 +166,10 @@ class DataArguments:
             "processes augments like one process; false: one draw per batch (cheaper)"
         },
     )
+
+    def __post_init__(self) -> None:
+        if self.auto_augment == "none":  # the command line's spelling of None, to override a recipe's policy
+            self.auto_augment = None
 
     def augmentation_config(self) -> AugmentationConfig | None:
         """The image augmentation of the training split (`None` with `no_augmentation`)."""
