@@ -410,6 +410,18 @@ def test_release_trains_every_variant_with_its_catalogue_recipe(budget):
         recipe_argv("convit", "huge", "digits", Path("o"))
 
 
+def test_release_exports_only_an_exact_vit_as_transformers_native():
+    from inductive_zoo.publishing.native import is_transformers_native
+    from inductive_zoo.publishing.release import BUDGETS, recipe_argv
+
+    native = {}
+    for budget in BUDGETS:
+        model_args, _, _ = parse_args(recipe_argv("iso_transformer", budget, "digits", Path("o")))
+        native[budget] = is_transformers_native(build_model(model_args, [str(label) for label in range(10)])[0].config)
+    assert native == {"full": True, "10pct": False, "small": True}  # the 10 % recipe has a conv stem and drop path
+    assert not is_transformers_native(PRSViTConfig())
+
+
 def test_zoo_table_pools_seeds_of_a_recipe_and_reports_what_the_runs_measured(tmp_path):
     from inductive_zoo.studies.zoo_table import main as zoo_table_main
     from inductive_zoo.studies.zoo_table import read_runs
@@ -560,3 +572,5 @@ def test_config_overrides_after_a_recipe_add_to_its_own():
     assert overrides["drop_path_rate"] == 0.2 and overrides["hidden_size"] == 144
     model_args, _, _ = parse_args([*argv[:-2], "--config_overrides=hidden_size=72"])
     assert parse_overrides(model_args.config_overrides)["hidden_size"] == 72
+    for empty in (["--config_overrides", ""], ["--config_overrides="]):  # an empty one drops the recipe's own
+        assert parse_args([*argv[:-2], *empty])[0].config_overrides == ""

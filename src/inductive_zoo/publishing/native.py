@@ -57,6 +57,15 @@ def vit_config_from_iso_transformer(config: IsoTransformerConfig) -> ViTConfig:
     )
 
 
+def is_transformers_native(config: object) -> bool:
+    """Whether `vit_config_from_iso_transformer` accepts `config` (an IsoTransformer with ViT's settings)."""
+    try:
+        vit_config_from_iso_transformer(config)
+    except NotTransformersNativeError:
+        return False
+    return True
+
+
 def vit_state_dict_from_iso_transformer(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Renames an `IsoTransformerForImageClassification` state dict into `ViTForImageClassification`'s
     (transformers 5 layout), splitting each fused `qkv` into query, key and value.

@@ -2,8 +2,10 @@
 
 For every variant of `inductive_zoo.MANIFESTS`: train it with its recipe from the catalogue
 (`inductive_zoo.training.recipes`: `cifar10-full-*` or `cifar10-10pct-*`), evaluate it, render its card and publish
-it to `ORG/{variant}-cifar10` (`-cifar10-10pct`). The IsoTransformer has ViT's settings, so it is published as a
-transformers-native `ViTForImageClassification`; the others with their modeling code for `trust_remote_code=True`.
+it to `ORG/{variant}-cifar10` (`-cifar10-10pct`). A model that is exactly a ViT (the full-data and smoke
+IsoTransformers: ViT's settings, no stochastic depth) is published as a transformers-native
+`ViTForImageClassification`; the others, the 10 % IsoTransformer with its convolutional stem included, with their
+modeling code for `trust_remote_code=True`.
 Progress is kept in `DIR/release.json`: a rerun skips published variants, publishes trained ones and resumes training
 from the last checkpoint saved.
 
@@ -16,10 +18,13 @@ import argparse
 import json
 from pathlib import Path
 
+from transformers import AutoConfig
+
 from ..models.registry import manifest_for
 from ..training.recipes import get_recipe, recipe_name
 from ..training.records import MissingEvaluationError, read_evaluation_metrics
 from .cards import dataset_hub_id
+from .native import is_transformers_native
 from .publish import publish
 
 RELEASE_STATE = "release.json"
@@ -97,13 +102,14 @@ def release(
             print(f"{model_type}: already trained and evaluated in {variant_dir}")
         except MissingEvaluationError:
             _train(model_type, budget, dataset, variant_dir)
+        native = is_transformers_native(AutoConfig.from_pretrained(variant_dir))
         result = publish(
             variant_dir,
             repo_id,
             token=token,
             endpoint=endpoint,
-            remote_code=model_type != "iso_transformer",
-            as_transformers_native=model_type == "iso_transformer",
+            remote_code=not native,
+            as_transformers_native=native,
             dataset_id=dataset_id or dataset_hub_id(dataset),
         )
         state[model_type] = {"repo_id": repo_id, "commit": result.commit}

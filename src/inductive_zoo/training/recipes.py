@@ -233,7 +233,8 @@ def repeat_overrides(recipe_name: str, recorded: dict[str, Any], saved_config: P
 def expand_recipe_argument(argv: list[str]) -> list[str]:
     """`--recipe NAME` (or `--recipe=NAME`) in `argv` replaced by the recipe's arguments, placed first so that every
     other argument of `argv` overrides the recipe's; `--config_overrides` is added to the recipe's own (its fields
-    win), so that changing one field keeps the recipe's model."""
+    win), so that changing one field keeps the recipe's model, and an empty `--config_overrides ""` drops them (the
+    recipe on its preset alone)."""
     for position, item in enumerate(argv):
         if item == "--recipe" or item.startswith("--recipe="):
             if item == "--recipe":
@@ -248,14 +249,15 @@ def expand_recipe_argument(argv: list[str]) -> list[str]:
 
 
 def merged_config_overrides(argv: list[str], recipe: Recipe) -> list[str]:
-    """`argv` with each `--config_overrides X` (or `--config_overrides=X`) preceded by the recipe's own overrides."""
+    """`argv` with each non-empty `--config_overrides X` (or `--config_overrides=X`) preceded by the recipe's own
+    overrides; an empty one stays empty, so it replaces them."""
     own = recipe.arguments.get("config_overrides")
     if not own:
         return argv
     merged = list(argv)
     for position, item in enumerate(merged):
-        if item == "--config_overrides" and position + 1 < len(merged):
+        if item == "--config_overrides" and position + 1 < len(merged) and merged[position + 1]:
             merged[position + 1] = f"{own},{merged[position + 1]}"
-        elif item.startswith("--config_overrides="):
+        elif item.startswith("--config_overrides=") and item.partition("=")[2]:
             merged[position] = f"--config_overrides={own},{item.partition('=')[2]}"
     return merged
