@@ -141,8 +141,13 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f}{spread} (n={len(values)})"
 
 
+def cell_records(records: list[dict[str, Any]], schedule: str, conv_epochs: int) -> list[dict[str, Any]]:
+    """The records of one schedule and E, every seed."""
+    return [r for r in records if r["schedule"] == schedule and r["conv_epochs"] == conv_epochs]
+
+
 def top1_of(records: list[dict[str, Any]], schedule: str, conv_epochs: int) -> list[float]:
-    return [r["top1"] for r in records if r["schedule"] == schedule and r["conv_epochs"] == conv_epochs]
+    return [r["top1"] for r in cell_records(records, schedule, conv_epochs)]
 
 
 def fourier_claim(records: list[dict[str, Any]], baselines: list[dict[str, Any]], epochs: int) -> str:
@@ -151,9 +156,9 @@ def fourier_claim(records: list[dict[str, Any]], baselines: list[dict[str, Any]]
     conv_epochs = (0, round(epochs / 4), round(epochs / 2))
     curves = []
     for conv in conv_epochs:
-        group = [r["high_frequency"] for r in records if r["schedule"] == "linear" and r["conv_epochs"] == conv]
+        group = [r["high_frequency"] for r in cell_records(records, "linear", conv)]
         curves.append([statistics.mean(values) for values in zip(*group, strict=True)])
-    references = {b["model_type"]: b["high_frequency"] for b in baselines if "model_type" in b}
+    references = {b["model_type"]: b["high_frequency"] for b in baselines}
     convnet, transformer = references.get("iso_convnet"), references.get("iso_transformer")
     header = ["block", *(f"linear E={conv}" for conv in conv_epochs), "monotone in E"]
     if convnet and transformer:
