@@ -307,6 +307,12 @@ def test_arguments_after_the_recipe_override_it():
     assert parse_args(recipe)[1].augmentation_config().auto_augment == "randaugment"
     _, data_args, _ = parse_args([*recipe, "--auto_augment", "none"])  # turns the recipe's policy off
     assert data_args.auto_augment is None and data_args.augmentation_config().auto_augment is None
+    assert parse_args(recipe)[1].augmentation_config().crop_padding == 4
+    _, data_args, _ = parse_args([*recipe, "--crop_padding", "none"])  # back to the random resized crop
+    assert data_args.crop_padding is None and data_args.augmentation_config().crop_padding is None
+    assert parse_args([*recipe, "--crop_padding", "2"])[1].augmentation_config().crop_padding == 2
+    with pytest.raises(ValueError, match="crop_padding must be a number of pixels or 'none', got 'four'"):
+        parse_args([*recipe, "--crop_padding", "four"])
 
 
 def test_unknown_recipe_is_refused_with_the_known_names():

@@ -137,9 +137,13 @@ class DataArguments:
         },
     )
     crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random crop"})
-    crop_padding: int | None = field(
+    # `str` in the union makes the command line accept 'none' (HfArgumentParser then parses the field as a string).
+    crop_padding: int | str | None = field(
         default=None,
-        metadata={"help": "crop by shifting up to N pixels (reflection padding) instead of the random resized crop"},
+        metadata={
+            "help": "crop by shifting up to N pixels (reflection padding) instead of the random resized crop; "
+            "'none' turns a recipe's padded crop back into the random resized crop"
+        },
     )
     hflip_prob: float = field(default=0.5, metadata={"help": "probability of a horizontal flip"})
     colour_jitter: float = field(default=0.2, metadata={"help": "strength of brightness/contrast/saturation jitter"})
@@ -168,8 +172,17 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
-        if self.auto_augment == "none":  # the command line's spelling of None, to override a recipe's policy
+        # 'none' is the command line's spelling of None, to override a recipe's setting.
+        if self.auto_augment == "none":
             self.auto_augment = None
+        if self.crop_padding == "none":
+            self.crop_padding = None
+        elif isinstance(self.crop_padding, str):
+            try:
+                self.crop_padding = int(self.crop_padding)
+            except ValueError:
+                message = f"crop_padding must be a number of pixels or 'none', got {self.crop_padding!r}"
+                raise ValueError(message) from None
 
     def augmentation_config(self) -> AugmentationConfig | None:
         """The image augmentation of the training split (`None` with `no_augmentation`)."""
