@@ -330,8 +330,13 @@ def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_ta
         {"label": "IsoTransformer", "model_type": "iso_transformer", "top1": 0.56, "high_frequency": [0.0, -1.1, -1.1]},
     ]  # fmt: skip
     markdown = prs_schedule.summarise(records, baselines, tmp_path, epochs=4)
-    assert "| 1 | -1.000 | -0.800 | -0.600 | yes | -0.500 | -1.100 | yes | yes |" in markdown
-    assert "| 2 | -1.000 | -0.900 | -0.950 | no | -0.500 | -1.100 | yes | yes |" in markdown
+    assert "| 1 | -1.000 | -0.800 | -0.600 | yes | -0.500 | yes | -0.500 | -1.100 | yes | yes |" in markdown
+    assert "| 2 | -1.000 | -0.900 | -0.950 | no | -0.500 | yes | -0.500 | -1.100 | yes | yes |" in markdown
+    # Without `never`, no column for it; E moving a block away from it reads "no".
+    away = [r for r in records if r["schedule"] != "never"] + [record("never", 0, 0, 0.5, [-1.2, -0.9])]
+    assert "| 1 | -1.000 | -0.800 | -0.600 | yes | -1.200 | no |" in prs_schedule.fourier_claim(away, [], 4)
+    without_never = prs_schedule.fourier_claim([r for r in records if r["schedule"] != "never"], [], 4)
+    assert without_never.splitlines()[0] == "| block | linear E=0 | linear E=1 | linear E=2 | monotone in E |"
     assert (
         "- linear E=1 0.6100 ± 0.0141 (n=2) vs uniform E=1 0.5850 ± 0.0071 (n=2): +0.0250, linear beats it by more "
         "than the seed spread (0.0141)." in markdown

@@ -152,15 +152,22 @@ def top1_of(records: list[dict[str, Any]], schedule: str, conv_epochs: int) -> l
 
 def fourier_claim(records: list[dict[str, Any]], baselines: list[dict[str, Any]], epochs: int) -> str:
     """Claim 1 as a table: per reparameterizable block, the seed-mean high-frequency value of `linear` at E = 0, T/4
-    and T/2, the baselines', and whether the three move monotonically, towards the convnet, between the baselines."""
+    and T/2, and whether the three move monotonically; where the study has them, `never` (the same network kept a
+    convnet) and whether E moves the block towards it, and the baselines with whether E moves the block towards the
+    IsoConvNet and keeps it between the IsoConvNet and the IsoTransformer."""
     conv_epochs = (0, round(epochs / 4), round(epochs / 2))
-    curves = []
-    for conv in conv_epochs:
-        group = [r["high_frequency"] for r in cell_records(records, "linear", conv)]
-        curves.append([statistics.mean(values) for values in zip(*group, strict=True)])
+
+    def seed_mean_curve(schedule: str, conv: int) -> list[float]:
+        group = [r["high_frequency"] for r in cell_records(records, schedule, conv)]
+        return [statistics.mean(values) for values in zip(*group, strict=True)]
+
+    curves = [seed_mean_curve("linear", conv) for conv in conv_epochs]
+    never = seed_mean_curve("never", 0) if cell_records(records, "never", 0) else None
     references = {b["model_type"]: b["high_frequency"] for b in baselines}
     convnet, transformer = references.get("iso_convnet"), references.get("iso_transformer")
     header = ["block", *(f"linear E={conv}" for conv in conv_epochs), "monotone in E"]
+    if never:
+        header += ["never", "towards never as E grows"]
     if convnet and transformer:
         header += ["IsoConvNet", "IsoTransformer", "towards the convnet as E grows", "between the two"]
     rows = []
@@ -169,6 +176,11 @@ def fourier_claim(records: list[dict[str, Any]], baselines: list[dict[str, Any]]
         steps = [later - earlier for earlier, later in itertools.pairwise(values)]
         monotone = all(step > 0 for step in steps) or all(step < 0 for step in steps)
         row = [str(block), *(f"{value:.3f}" for value in values), "yes" if monotone else "no"]
+        if never:
+            row += [
+                f"{never[block]:.3f}",
+                "yes" if abs(values[-1] - never[block]) < abs(values[0] - never[block]) else "no",
+            ]
         if convnet and transformer:
             low, high = sorted((convnet[block], transformer[block]))
             towards = (values[-1] - values[0]) * (convnet[block] - transformer[block]) > 0
