@@ -1,6 +1,7 @@
 """The small-data recipe: augmentation options, mixup/CutMix targets, the soft-target loss, the validation split,
 the recipe catalogue, and a run with every option on that resumes exactly and stays single-label."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -467,7 +468,7 @@ def test_pretraining_on_the_complement_of_the_fine_tuning_subset():
 
 
 def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(tmp_path):
-    from inductive_zoo.studies.zoo_table import ZooRun, time_to_accuracy, time_to_accuracy_table
+    from inductive_zoo.studies.zoo_table import ZooRun, rows_of, time_to_accuracy, time_to_accuracy_table
 
     curve = [(60.0, 0.40), (120.0, 0.56), (180.0, 0.52), (240.0, 0.61)]
     assert [time_to_accuracy(curve, level) for level in (0.45, 0.55, 0.60, 0.7)] == [120.0, 120.0, 240.0, None]
@@ -476,6 +477,9 @@ def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(t
         fields = ("test", 10, 0.6, None, None, None, "fp32 eager", 1, run_curve)
         return ZooRun(tmp_path, "cifar10-10pct-convit", seed, *fields)
 
+    changed = dataclasses.replace(zoo_run(2, curve), augmentation_overrides=("--auto_augment randaugment",))
+    assert changed.recipe_cell == "`cifar10-10pct-convit` with `--auto_augment randaugment`"
+    assert len(rows_of([zoo_run(0, curve), zoo_run(1, curve), changed])) == 2  # a changed recipe's runs apart
     table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
     cells = "6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds)"
     assert f"| `cifar10-10pct-convit` | fp32 eager | {cells} |" in table
@@ -580,3 +584,22 @@ def test_config_overrides_after_a_recipe_add_to_its_own():
     assert parse_overrides(model_args.config_overrides)["hidden_size"] == 72
     for empty in (["--config_overrides", ""], ["--config_overrides="]):  # an empty one drops the recipe's own
         assert parse_args([*argv[:-2], *empty])[0].config_overrides == ""
+
+
+def test_augmentation_overrides_repeat_a_run_whose_recipe_now_augments_otherwise():
+    from inductive_zoo.training.recipes import augmentation_overrides, repeat_overrides
+    from inductive_zoo.training.records import AUGMENTATION_FIELDS
+
+    recipe = get_recipe("cifar10-10pct-ibit")
+
+    def recorded(*extra):
+        _, data_args, _ = parse_args(["--recipe", recipe.name, "--output_dir", "o", *extra])
+        return {name: getattr(data_args, name) for name in AUGMENTATION_FIELDS}
+
+    assert augmentation_overrides(recipe.name, recorded()) == []
+    run = recorded("--auto_augment", "none", "--crop_padding", "none", "--randaugment_magnitude", "5")
+    overrides = augmentation_overrides(recipe.name, run)
+    assert overrides == ["--crop_padding none", "--auto_augment none", "--randaugment_magnitude 5"]
+    assert recorded(*" ".join(overrides).split()) == run  # the arguments repeat the run's augmentation
+    assert repeat_overrides(recipe.name, {"bf16": True}, None, run) == overrides
+    assert augmentation_overrides("no-such-recipe", run) == []

@@ -159,7 +159,9 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
         # The recipe may have changed its execution mode or its model's defaults since this checkpoint was trained.
-        repeat_overrides=repeat_overrides(inputs.summary.recipe_name, inputs.summary.recipe, inputs.config)
+        repeat_overrides=repeat_overrides(
+            inputs.summary.recipe_name, inputs.summary.recipe, inputs.config, inputs.summary.augmentation
+        )
         if recipe_run
         else [],
         initialized_from=initialized_from(inputs.summary),

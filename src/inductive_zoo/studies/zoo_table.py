@@ -24,7 +24,7 @@ from safetensors import safe_open
 from transformers import AutoConfig
 
 from ..training.config_overrides import overrides_argument
-from ..training.recipes import RECIPES, config_differences, mode_overrides
+from ..training.recipes import RECIPES, augmentation_overrides, config_differences, mode_overrides
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 
@@ -49,6 +49,7 @@ class ZooRun:
     curve: list[tuple[float, float]]
     mode_overrides: tuple[str, ...] = ()
     config_differences: tuple[str, ...] = ()
+    augmentation_overrides: tuple[str, ...] = ()
 
     @property
     def mode_cell(self) -> str:
@@ -57,11 +58,12 @@ class ZooRun:
 
     @property
     def recipe_cell(self) -> str:
-        """The recipe's name, with the config fields that repeat the run's model when the recipe now builds
-        another."""
-        if not self.config_differences:
-            return f"`{self.recipe}`"
-        return f"`{self.recipe}` with `{overrides_argument(list(self.config_differences))}`"
+        """The recipe's name, with the arguments that repeat the run's augmentation and model when the recipe now
+        sets another augmentation or builds another model."""
+        overrides = list(self.augmentation_overrides)
+        if self.config_differences:
+            overrides.append(overrides_argument(list(self.config_differences)))
+        return f"`{self.recipe}` with `{' '.join(overrides)}`" if overrides else f"`{self.recipe}`"
 
 
 def count_parameters(weights: Path) -> int:
@@ -95,6 +97,7 @@ def read_run(directory: Path) -> ZooRun | None:
         mode=training_mode(summary["recipe"]),
         mode_overrides=tuple(mode_overrides(summary["recipe_name"], summary["recipe"])),
         config_differences=tuple(config_differences(summary["recipe_name"], config)),
+        augmentation_overrides=tuple(augmentation_overrides(summary["recipe_name"], summary.get("augmentation", {}))),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
     )
@@ -114,12 +117,15 @@ def mean_and_spread(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
-def rows_of(runs: list[ZooRun]) -> dict[tuple[str, str, tuple[str, ...]], list[ZooRun]]:
-    """The runs grouped into table rows: one per recipe, execution mode and model config (seeds pooled), so that a
-    recipe whose mode or model changed shows the runs of each apart."""
-    rows: dict[tuple[str, str, tuple[str, ...]], list[ZooRun]] = {}
+RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+
+
+def rows_of(runs: list[ZooRun]) -> dict[RowKey, list[ZooRun]]:
+    """The runs grouped into table rows: one per recipe, execution mode, model config and augmentation (seeds
+    pooled), so that a recipe whose mode, model or augmentation changed shows the runs of each apart."""
+    rows: dict[RowKey, list[ZooRun]] = {}
     for run in runs:
-        rows.setdefault((run.recipe, run.mode, run.config_differences), []).append(run)
+        rows.setdefault((run.recipe, run.mode, run.config_differences, run.augmentation_overrides), []).append(run)
     return rows
 
 
@@ -131,7 +137,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         "| checkpoint |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (name, _, _), group in rows_of(runs).items():
+    for (name, *_), group in rows_of(runs).items():
         recipe = RECIPES.get(name)
         variant = recipe.model_type if recipe else "?"
         epochs = recipe.epochs if recipe else "?"
@@ -181,7 +187,7 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
     many did)."""
     header = " | ".join(f"time to {level:.0%}" for level in levels)
     lines = [f"| recipe | mode | {header} |", "|---|---|" + "---|" * len(levels)]
-    for (_, mode, _), group in rows_of([run for run in runs if run.curve]).items():
+    for (_, mode, *_), group in rows_of([run for run in runs if run.curve]).items():
         cells = []
         for level in levels:
             reached = [time for run in group if (time := time_to_accuracy(run.curve, level)) is not None]

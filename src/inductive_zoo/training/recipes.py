@@ -16,7 +16,7 @@ from transformers import PreTrainedConfig
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, parse_overrides
-from .records import mode_arguments
+from .records import AUGMENTATION_FIELDS, mode_arguments
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -222,12 +222,40 @@ def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list
     return model_field_differences(built, saved_config)
 
 
-def repeat_overrides(recipe_name: str, recorded: dict[str, Any], saved_config: PreTrainedConfig) -> list[str]:
-    """The arguments that, after `--recipe NAME`, repeat a run whose recipe has changed since: its execution mode
-    (`mode_overrides`) and its model's config fields (`config_differences`)."""
+def _argument_value(value: Any) -> str:
+    """A recorded value as the command line spells it (`none`, `true`/`false`)."""
+    if value is None:
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def augmentation_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
+    """The arguments (`--auto_augment randaugment`, ...) that repeat the augmentation a run `recorded` (its
+    `AUGMENTATION_FIELDS`, as in its training summary) where the recipe now sets another: only fields the recipe sets
+    and the run recorded are compared; empty when the recipe is not in the catalogue."""
+    recipe = RECIPES.get(recipe_name)
+    if recipe is None:
+        return []
+    return [
+        f"--{name} {_argument_value(recorded[name])}"
+        for name in AUGMENTATION_FIELDS
+        if name in recipe.arguments and name in recorded and recorded[name] != recipe.arguments[name]
+    ]
+
+
+def repeat_overrides(
+    recipe_name: str,
+    recorded: dict[str, Any],
+    saved_config: PreTrainedConfig,
+    recorded_augmentation: dict[str, Any] | None = None,
+) -> list[str]:
+    """The arguments that, after `--recipe NAME`, repeat a run whose recipe has changed since: its augmentation
+    (`augmentation_overrides`, from `recorded_augmentation`), its execution mode (`mode_overrides`) and its model's
+    config fields (`config_differences`)."""
     differences = config_differences(recipe_name, saved_config)
     config_arguments = [overrides_argument(differences)] if differences else []
-    return mode_overrides(recipe_name, recorded) + config_arguments
+    augmentation = augmentation_overrides(recipe_name, recorded_augmentation or {})
+    return augmentation + mode_overrides(recipe_name, recorded) + config_arguments
 
 
 def expand_recipe_argument(argv: list[str]) -> list[str]:
