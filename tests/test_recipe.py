@@ -304,7 +304,7 @@ def test_arguments_after_the_recipe_override_it():
     assert training_args.num_train_epochs == 3 and training_args.seed == 2
     assert model_args.model_type == "convit"
     assert expand_recipe_argument(["--seed", "1"]) == ["--seed", "1"]
-    recipe = ["--recipe", "cifar10-10pct-ibit", "--output_dir", "o"]
+    recipe = ["--recipe", "cifar10-10pct-prs-vit", "--output_dir", "o"]
     assert parse_args(recipe)[1].augmentation_config().auto_augment == "randaugment"
     _, data_args, _ = parse_args([*recipe, "--auto_augment", "none"])  # turns the recipe's policy off
     assert data_args.auto_augment is None and data_args.augmentation_config().auto_augment is None
@@ -590,7 +590,7 @@ def test_augmentation_overrides_repeat_a_run_whose_recipe_now_augments_otherwise
     from inductive_zoo.training.recipes import augmentation_overrides, repeat_overrides
     from inductive_zoo.training.records import AUGMENTATION_FIELDS
 
-    recipe = get_recipe("cifar10-10pct-ibit")
+    recipe = get_recipe("cifar10-10pct-prs-vit")
 
     def recorded(*extra):
         _, data_args, _ = parse_args(["--recipe", recipe.name, "--output_dir", "o", *extra])
