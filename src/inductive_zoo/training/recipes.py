@@ -29,8 +29,9 @@ EPOCH_EVALUATION = {
 # The small-data recipe, chosen on the validation split (`--validation_size 5000`, see training/RESULTS.md, "Tuning"):
 # pad-4 crop + flip and RandAugment(2, 9), label smoothing 0.1, stochastic depth, an EMA of the weights, AdamW with
 # cosine decay and 10 % warm-up. Mixup/CutMix and random erasing (options of the recipe) are off: at 50 epochs they
-# slowed learning in the tuning runs. IBiT's recipe turns RandAugment off (its own tuning runs). The zoo's rows were trained with one augmentation draw per batch (cheaper on
-# one process; a multi-process run of these recipes warns that it cannot match one process).
+# slowed learning in the tuning runs. IBiT's recipe turns RandAugment off (its own tuning runs). The zoo's rows were
+# trained with one augmentation draw per batch (cheaper on one process; a multi-process run of these recipes warns
+# that it cannot match one process).
 SMALL_DATA_AUGMENTATION = {
     "crop_padding": 4, "hflip_prob": 0.5, "colour_jitter": 0.0, "auto_augment": "randaugment",
     "randaugment_num_ops": 2, "randaugment_magnitude": 9, "label_smoothing_factor": 0.1, "per_image_draws": False,
