@@ -16,7 +16,7 @@ from transformers import PreTrainedConfig
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, parse_overrides
-from .records import AUGMENTATION_FIELDS, mode_arguments
+from .records import augmentation_arguments, mode_arguments
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -223,25 +223,12 @@ def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list
     return model_field_differences(built, saved_config)
 
 
-def _argument_value(value: Any) -> str:
-    """A recorded value as the command line spells it (`none`, `true`/`false`)."""
-    if value is None:
-        return "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def augmentation_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
     """The arguments (`--auto_augment randaugment`, ...) that repeat the augmentation a run `recorded` (its
-    `AUGMENTATION_FIELDS`, as in its training summary) where the recipe now sets another: only fields the recipe sets
-    and the run recorded are compared; empty when the recipe is not in the catalogue."""
+    `AUGMENTATION_FIELDS`, as in its training summary) where the recipe now sets another (`augmentation_arguments`):
+    empty when the recipe is not in the catalogue."""
     recipe = RECIPES.get(recipe_name)
-    if recipe is None:
-        return []
-    return [
-        f"--{name} {_argument_value(recorded[name])}"
-        for name in AUGMENTATION_FIELDS
-        if name in recipe.arguments and name in recorded and recorded[name] != recipe.arguments[name]
-    ]
+    return augmentation_arguments(recorded, recipe.arguments) if recipe else []
 
 
 def repeat_overrides(

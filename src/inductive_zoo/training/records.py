@@ -134,6 +134,22 @@ def mode_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     ]
 
 
+def augmentation_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The arguments (`--auto_augment randaugment`, ...) that set the augmentation `recorded` where `current` sets
+    another: only the `AUGMENTATION_FIELDS` that both hold are compared; `None` is spelled `none`."""
+
+    def spelled(value: Any) -> str:
+        if value is None:
+            return "none"
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    return [
+        f"--{name} {spelled(recorded[name])}"
+        for name in AUGMENTATION_FIELDS
+        if name in current and name in recorded and recorded[name] != current[name]
+    ]
+
+
 def training_mode(recipe: dict[str, Any]) -> str:
     """How a run executed, from its recorded `recipe` arguments: `"fp32 eager"`, `"bf16"`, `"compile"`,
     `"compile + bf16"` (or fp16). A run recorded before a field existed had it off."""
