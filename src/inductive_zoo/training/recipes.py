@@ -95,14 +95,17 @@ class Recipe:
         return int(self.arguments["num_train_epochs"])
 
     def argv(self) -> list[str]:
-        """The recipe as command-line arguments (`--flag` for `True`, `--flag false` for `False`)."""
+        """The recipe as command-line arguments (`--flag` for `True`, `--flag false` for `False`, `--name none`
+        for `None`: the recipe turns an option off itself rather than relying on its default)."""
         argv = []
         for name, value in self.arguments.items():
             if value is True:
                 argv.append(f"--{name}")
             elif value is False:
                 argv.extend([f"--{name}", "false"])
-            elif value is not None:
+            elif value is None:
+                argv.extend([f"--{name}", "none"])
+            else:
                 argv.extend([f"--{name}", str(value)])
         return argv
 
