@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -300,6 +301,15 @@ def test_prs_schedule_study_trains_each_cell_once_and_reports_fourier_and_diagno
     assert prs_schedule.main(argv) == markdown  # stored cells are not trained again
     assert (output_dir / "cells" / "never-E0-s0.json").stat().st_mtime_ns == stamp
     assert Image.open(output_dir / "diagnostics.png").size[0] > 0
+    # Negative content heads per block, from the saved models: linear E=2 has both blocks switched, never none.
+    heads = sections[-1].splitlines()
+    assert [row.split(" | ")[0] for row in heads[2:]] == [
+        "| linear E=0",
+        "| linear E=1",
+        "| linear E=2",
+        "| uniform E=1",
+    ]
+    assert re.fullmatch(r"\| linear E=2 \| 0 \| \d/\d \| \d/\d \|", heads[4])
 
 
 def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_target(tmp_path):
@@ -314,6 +324,7 @@ def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_ta
             "schedule": schedule, "conv_epochs": conv_epochs, "seed": seed, "top1": top1, "top5": 0.9,
             "label": "never (convnet)" if schedule == "never" else f"{schedule} E={conv_epochs}",
             "high_frequency": [0.0, *high_frequency], "reparameterizable_layers": 2, "diagnostics": diagnostics,
+            "negative_heads": [[seed + 1, 3] if final_masses else None, None],
         }  # fmt: skip
 
     records = [
@@ -343,6 +354,7 @@ def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_ta
     )
     assert "vs never (convnet) 0.5200 (n=1): +0.0900, linear beats it" in markdown
     assert "| linear E=1 | 0 | 0.030 | 0.070 | not met: block 1 |" in markdown
+    assert "| linear E=1 | 1 | 2/3 | - |" in markdown and "| never (convnet) | 0 |" not in markdown.split("Heads")[1]
     assert "| linear E=1 | 1 | 0.060 | 0.070 | met |" in markdown
     assert "never (convnet) | 0 |" not in markdown.split("Attention mass")[1]  # no switched block, no row
     assert markdown == (tmp_path / "results.md").read_text()

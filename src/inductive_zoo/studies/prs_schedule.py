@@ -29,7 +29,9 @@ the Fourier comparison. Writes `results.md`, `results.csv`, `diagnostics.csv`, `
 - claim 2: does `linear` at E = T/4 beat `uniform` at E = T/4, `immediate` (linear at E = 0) and `never` by more
   than the seed spread (the larger of the two groups' standard deviations)?
 - attention after the switch: the mass outside the 3x3 neighbourhood at the end of training, per block and cell,
-  against the target of more than 5 % for every block switched at least T/4 epochs before the end.
+  against the target of more than 5 % for every block switched at least T/4 epochs before the end;
+- and how many heads of each switched block end with a negative content weight (the diagnostics' content weight is
+  a mean over heads, which can move both ways), read from each cell's saved model.
 """
 
 import argparse
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..training.callbacks import prs_switch_epochs
+from ..training.callbacks import content_weights, prs_switch_epochs
 from ..training.checkpointing import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .fourier import analyse
@@ -134,6 +136,27 @@ def baseline_record(label: str, directory: str, args: argparse.Namespace) -> dic
         "top1": metrics["eval_accuracy"],
         "high_frequency": analyse(label, model, pixel_values).high_frequency,
     }
+
+
+def negative_content_heads(run_dir: Path) -> list[list[int] | None]:
+    """Per reparameterizable block of a cell's saved model: `[heads with a negative content weight, heads]`, `None`
+    for a block still a convolution (`training.callbacks.content_weights`; `PRSCallback` logs only their mean)."""
+    return [
+        None if weight is None else [int((weight < 0).sum()), weight.numel()]
+        for weight in content_weights(load_model(str(run_dir)))
+    ]
+
+
+def negative_heads_table(records: list[dict[str, Any]]) -> str:
+    """Each switched cell's `negative_content_heads` at the end of training, per block (`k/H`)."""
+    layers = max(r["reparameterizable_layers"] for r in records)
+    header = ["cell", "seed", *(f"block {layer + 1}" for layer in range(layers))]
+    rows = [
+        [record["label"], str(record["seed"]), *(f"{c[0]}/{c[1]}" if c else "-" for c in record["negative_heads"])]
+        for record in records
+        if any(record["negative_heads"])
+    ]
+    return markdown_table(header, rows)
 
 
 def mean_and_spread(values: list[float]) -> str:
@@ -266,6 +289,9 @@ def summarise(records: list[dict[str, Any]], baselines: list[dict[str, Any]], ou
         "Attention mass outside the 3x3 neighbourhood at the end of training (every block switched at least T/4 "
         f"epochs before the end should exceed {MASS_TARGET:.0%}):",
         mass_target(records, epochs),
+        "Heads with a negative content weight at the end of training (of the block's heads; from each cell's saved "
+        "model):",
+        negative_heads_table(records),
     ]
     markdown = "\n\n".join(section.strip() for section in sections) + "\n"
     (output_dir / "results.md").write_text(markdown)
@@ -348,7 +374,8 @@ def main(argv: list[str] | None = None) -> str:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, train_cell(cell, args, output_dir))
         if path.exists():
-            records.append(json.loads(path.read_text()))
+            record = json.loads(path.read_text())
+            records.append({**record, "negative_heads": negative_content_heads(output_dir / "runs" / cell.name)})
         else:
             missing.append(cell.name)
     if missing:

@@ -45,6 +45,18 @@ def prs_switch_epochs(schedule: str, conv_epochs: int, num_layers: int) -> list[
 
 
 @torch.no_grad()
+def content_weights(model: nn.Module) -> list[torch.Tensor | None]:
+    """Each reparameterizable block's `(heads,)` content-attention weight `1 - gate` (PRS-ViT's linear gate, or
+    GPSA's `1 - sigmoid(lambda_h)`) of a PRS-ViT model (a classifier or any model with a PRS-ViT `backbone`); `None`
+    for a block that is still a convolution. A negative weight subtracts a content-weighted average of the tokens."""
+    backbone = model.backbone
+    return [
+        1 - mixer.positional_gate().float() if mode == "attention" else None
+        for mode, mixer in zip(backbone.layer_modes, backbone.reparameterizable_mixers, strict=True)
+    ]
+
+
+@torch.no_grad()
 def reparameterization_diagnostics(
     model: nn.Module, pixel_values: torch.Tensor, batch_size: int = 64
 ) -> dict[str, float]:
@@ -69,8 +81,11 @@ def reparameterization_diagnostics(
             totals[f"prs_mass_outside_3x3_{index}"] += attention_mass_outside(attentions[index], grid) * share
             totals[f"prs_attention_distance_{index}"] += mean_attention_distance(attentions[index], grid) * share
     backbone.train(was_training)
-    mixers = backbone.reparameterizable_mixers
-    weights = {f"prs_content_weight_{index}": float(1 - mixers[index].positional_gate().mean()) for index in switched}
+    weights = {
+        f"prs_content_weight_{index}": float(weight.mean())
+        for index, weight in enumerate(content_weights(model))
+        if weight is not None
+    }
     return {**weights, **totals}
 
 
