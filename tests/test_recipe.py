@@ -312,7 +312,9 @@ def test_arguments_after_the_recipe_override_it():
     # IBiT's recipe turns RandAugment off on its own command line, not through DataArguments' default.
     ibit = RECIPES["cifar10-10pct-ibit"].argv()
     assert ibit[ibit.index("--auto_augment") + 1] == "none"
-    assert parse_args([*ibit, "--output_dir", "o"])[1].augmentation_config().auto_augment is None
+    ibit_args = parse_args([*ibit, "--output_dir", "o"])
+    assert ibit_args[1].augmentation_config().auto_augment is None
+    assert build_model(ibit_args[0], list("abcdefghij"))[0].config.drop_path_rate == 0.2  # tuning run F
     _, data_args, _ = parse_args([*recipe, "--crop_padding", "none"])  # back to the random resized crop
     assert data_args.crop_padding is None and data_args.augmentation_config().crop_padding is None
     assert parse_args([*recipe, "--crop_padding", "2"])[1].augmentation_config().crop_padding == 2
