@@ -11,11 +11,12 @@ import torch
 from huggingface_hub import ModelCard
 from PIL import Image
 from test_publishing import BLOCK_PACKAGE, PREDICT
-from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline
 
 import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
 from inductive_zoo.studies.zoo_table import released_name
-from inductive_zoo.training.recipes import RECIPES
+from inductive_zoo.training.config_overrides import overrides_argument
+from inductive_zoo.training.recipes import RECIPES, config_differences
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
 RELEASED = sorted(path for path in ZOO.iterdir() if path.is_dir()) if ZOO.is_dir() else []
@@ -58,6 +59,21 @@ def test_a_released_checkpoint_loads_offline_and_stays_single_label(checkpoint):
     assert split == "test" and 0.1 < accuracy <= 1.0
     summary_recipe = (checkpoint / "README.md").read_text().split("--recipe ")[1].split()[0]
     assert summary_recipe in RECIPES and released_name(summary_recipe) == checkpoint.name
+
+
+@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
+def test_a_released_card_command_builds_its_checkpoint_model_under_today_s_recipe(checkpoint):
+    """A recipe that changed a model field since the release (IBiT's stochastic depth) must show in the card's
+    command as the override that repeats the checkpoint."""
+    command = next(
+        line
+        for line in (checkpoint / "README.md").read_text().splitlines()
+        if line.startswith("inductive-zoo train --recipe ")
+    )
+    recipe = command.split("--recipe ")[1].split()[0]
+    differences = config_differences(recipe, AutoConfig.from_pretrained(checkpoint))
+    if differences:
+        assert overrides_argument(differences) in command, command
 
 
 @pytest.mark.parametrize("checkpoint", RELEASED[:1], ids=[path.name for path in RELEASED[:1]])
