@@ -374,14 +374,18 @@ def main(argv: list[str] | None = None) -> str:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, train_cell(cell, args, output_dir))
         if path.exists():
-            record = json.loads(path.read_text())
-            records.append({**record, "negative_heads": negative_content_heads(output_dir / "runs" / cell.name)})
+            records.append(json.loads(path.read_text()))
         else:
             missing.append(cell.name)
     if missing:
         message = f"{len(records)} of {len(cells)} cells finished; still to train: {', '.join(missing)}"
         print(message)
         return message
+    # Every cell finished: read the heads' signs from the saved models (as the baselines are measured, below).
+    records = [
+        {**record, "negative_heads": negative_content_heads(output_dir / "runs" / cell.name)}
+        for cell, record in zip(cells, records, strict=True)
+    ]
     baselines = [baseline_record(label, directory, args) for label, directory in map(parse_labelled, args.baseline)]
     markdown = summarise(records, baselines, output_dir, epochs)
     print(markdown)

@@ -16,7 +16,7 @@ from transformers import PreTrainedConfig
 from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, parse_overrides
-from .records import augmentation_arguments, mode_arguments
+from .records import argument_value, augmentation_arguments, mode_arguments
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -95,18 +95,12 @@ class Recipe:
         return int(self.arguments["num_train_epochs"])
 
     def argv(self) -> list[str]:
-        """The recipe as command-line arguments (`--flag` for `True`, `--flag false` for `False`, `--name none`
-        for `None`: the recipe turns an option off itself rather than relying on its default)."""
+        """The recipe as command-line arguments: `--flag` for `True`, else `--name VALUE` spelled by
+        `records.argument_value` (`--flag false`; `--name none` for `None`, so the recipe turns an option off
+        itself rather than relying on its default)."""
         argv = []
         for name, value in self.arguments.items():
-            if value is True:
-                argv.append(f"--{name}")
-            elif value is False:
-                argv.extend([f"--{name}", "false"])
-            elif value is None:
-                argv.extend([f"--{name}", "none"])
-            else:
-                argv.extend([f"--{name}", str(value)])
+            argv.extend([f"--{name}"] if value is True else [f"--{name}", argument_value(value)])
         return argv
 
     def command(self, dataset: str = "uoft-cs/cifar10", output_dir: str | None = None, seed: int = 0) -> str:

@@ -134,17 +134,19 @@ def mode_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     ]
 
 
+def argument_value(value: Any) -> str:
+    """An argument's value as `inductive-zoo train` reads it back: `none` for `None` (the option off),
+    `true`/`false` for booleans, the rest as `str`."""
+    if value is None:
+        return "none"
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def augmentation_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The arguments (`--auto_augment randaugment`, ...) that set the augmentation `recorded` where `current` sets
-    another: only the `AUGMENTATION_FIELDS` that both hold are compared; `None` is spelled `none`."""
-
-    def spelled(value: Any) -> str:
-        if value is None:
-            return "none"
-        return str(value).lower() if isinstance(value, bool) else str(value)
-
+    another: only the `AUGMENTATION_FIELDS` that both hold are compared (values spelled by `argument_value`)."""
     return [
-        f"--{name} {spelled(recorded[name])}"
+        f"--{name} {argument_value(recorded[name])}"
         for name in AUGMENTATION_FIELDS
         if name in current and name in recorded and recorded[name] != current[name]
     ]
