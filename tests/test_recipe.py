@@ -528,6 +528,13 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     assert table[3].startswith(
         "| `cifar10-10pct-prs-vit` with `--config_overrides reparameterization_content_gain=1.0` |"
     )
+    # A checkpoint trained by another row of the table names that row, so a reader finds the command that repeats it.
+    released_run = dataclasses.replace(old_gain, top1=0.5849)
+    table = zoo_table([run(0.5796), released_run], tmp_path / "zoo").splitlines()
+    assert table[2].endswith(
+        "prs-vit-cifar10-10pct` (seed 1 of the fp32 eager row `cifar10-10pct-prs-vit` with "
+        "`--config_overrides reparameterization_content_gain=1.0`: 0.5849) |"
+    )
 
 
 def test_training_mode_names_precision_and_compilation():

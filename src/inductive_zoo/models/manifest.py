@@ -19,8 +19,24 @@ BASE_RECIPES = ("cifar10-10pct", "cifar10-full", "cifar10-full-sgd")
 # MLP ratio 2, about 1.2 M parameters for the transformers, small enough for 50 epochs on one CPU core; the
 # convolutional stem (Xiao et al. 2021; two stride-2 3x3 convolutions) won over the linear patch embedding in the
 # tuning runs (training/RESULTS.md, "Tuning").
-ISOTROPIC_144 = "hidden_size=144,num_hidden_layers=7,intermediate_size=288,drop_path_rate=0.1,patch_embedding=conv_stem"
-ATTENTION_144 = ISOTROPIC_144 + ",num_attention_heads=9"
+ISOTROPIC_144_FIELDS: dict[str, Any] = {
+    "hidden_size": 144,
+    "num_hidden_layers": 7,
+    "intermediate_size": 288,
+    "drop_path_rate": 0.1,
+    "patch_embedding": "conv_stem",
+}
+ATTENTION_144_FIELDS: dict[str, Any] = {**ISOTROPIC_144_FIELDS, "num_attention_heads": 9}
+
+
+def overrides_text(fields: Mapping[str, Any]) -> str:
+    """Config fields as `--config_overrides` takes them: `{"a": 1, "b": "x"}` -> `"a=1,b=x"` (scalar values only).
+    A recipe that changes a shared field builds its dict from the shared one, so each field is named once."""
+    return ",".join(f"{name}={value}" for name, value in fields.items())
+
+
+ISOTROPIC_144 = overrides_text(ISOTROPIC_144_FIELDS)
+ATTENTION_144 = overrides_text(ATTENTION_144_FIELDS)
 # The execution mode of the 10 % recipes whose training step bf16 autocast speeds up on CPU (1.33-1.75x on 2 cores,
 # training/RESULTS.md "Execution modes"; the convolutional networks are slower in bf16 and stay fp32). Trainer accepts
 # bf16 without a GPU only with use_cpu, so these CPU recipes stay on the CPU.

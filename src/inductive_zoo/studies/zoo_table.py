@@ -145,7 +145,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         time_text = f"{statistics.mean(times) / 60:.0f} min" if times else "not recorded"
         top5 = [run.top5 for run in group if run.top5 is not None]
         released = zoo_dir / released_name(name) if zoo_dir is not None else None
-        checkpoint = checkpoint_cell(released, group) if released is not None and released.is_dir() else "-"
+        checkpoint = checkpoint_cell(released, group, runs) if released is not None and released.is_dir() else "-"
         lines.append(
             f"| {group[0].recipe_cell} | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(top5) if top5 else '-'} | "
@@ -162,14 +162,19 @@ def released_top1(released: Path) -> float | None:
     )
 
 
-def checkpoint_cell(released: Path, group: list[ZooRun]) -> str:
+def checkpoint_cell(released: Path, group: list[ZooRun], runs: list[ZooRun]) -> str:
     """The checkpoint column: the released folder when its card reports the accuracy of one of the row's runs (the
-    checkpoint reproduces the row), else the folder marked as an earlier run of the recipe, with its own accuracy."""
+    checkpoint reproduces the row); else the folder with its own accuracy and where it comes from: the run of another
+    row of the table that it reproduces, or an earlier run of the recipe that the table does not hold."""
     top1 = released_top1(released)
-    if top1 is not None and any(abs(run.top1 - top1) < 5e-5 for run in group):
+    if top1 is None:
+        return f"`{released.as_posix()}` (accuracy not reported)"
+    if any(abs(run.top1 - top1) < 5e-5 for run in group):
         return f"`{released.as_posix()}`"
-    reported = f"{top1:.4f}" if top1 is not None else "not reported"
-    return f"`{released.as_posix()}` (an earlier run of the recipe: {reported})"
+    source = next((run for run in runs if run.recipe == group[0].recipe and abs(run.top1 - top1) < 5e-5), None)
+    if source is None:
+        return f"`{released.as_posix()}` (an earlier run of the recipe: {top1:.4f})"
+    return f"`{released.as_posix()}` (seed {source.seed} of the {source.mode} row {source.recipe_cell}: {top1:.4f})"
 
 
 # Accuracy levels of the time-to-accuracy table, on the per-epoch 2,000-image test slice.

@@ -318,6 +318,20 @@ class RepeatedImagesCallback(TrainerCallback):
             self.warned = True
 
 
+def whole_run_train_loss(log_history: list[dict], resumed_at: int, resumed_part_loss: float, global_step: int) -> float:
+    """The mean training loss over every step of a run resumed from step `resumed_at`: the losses `Trainer` logged
+    up to that step (each the mean of its logging interval, weighted by the interval's steps) together with
+    `resumed_part_loss`, the mean over the steps after it (what `Trainer` reports as `train_loss` of a resumed run).
+    Steps between the last logged loss and `resumed_at` (a checkpoint off the logging steps) are left out."""
+    earlier_sum, earlier_steps = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry and entry["step"] <= resumed_at:
+            earlier_sum += entry["loss"] * (entry["step"] - earlier_steps)
+            earlier_steps = entry["step"]
+    resumed_steps = global_step - resumed_at
+    return (earlier_sum + resumed_part_loss * resumed_steps) / max(earlier_steps + resumed_steps, 1)
+
+
 class ResumableTrainer(Trainer):
     """`Trainer` with atomic checkpoints, a resume that picks the last complete checkpoint, and exact mid-epoch
     resume of randomly augmented data. Used by every recipe of the package.
@@ -343,7 +357,9 @@ class ResumableTrainer(Trainer):
     Data: the training DataLoader fetches through `SeededBatches` (seed: `args.data_seed`, else `args.seed`), so
     the randomness of each batch is a function of the seed, the epoch and the batch's indices (see there). Combined
     with `Trainer`'s own restore of the global generators and its seeded sampler, a run killed anywhere and resumed
-    from its last checkpoint ends with the same weights as an uninterrupted run, bitwise on CPU. An
+    from its last checkpoint ends with the same weights as an uninterrupted run, bitwise on CPU, and reports the
+    same `train_loss`: the mean over the whole run (`whole_run_train_loss`), not over the resumed part alone as
+    `Trainer` does. An
     `IterableDataset` is passed through unchanged (it has no indices to seed from). `train_data_collator`, when
     given, collates the training batches instead of `data_collator` (which evaluation keeps using): mixup/CutMix.
     On more than one process, the main process logs a warning for each reason the run cannot match a one-process
@@ -449,7 +465,15 @@ class ResumableTrainer(Trainer):
             self.check_resumed_run(Path(resume_from_checkpoint))
         for callback in self.callbacks_with("load_checkpoint_state"):
             callback.load_checkpoint_state(resume_from_checkpoint)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+        if resume_from_checkpoint is None:
+            return output
+        resumed_at = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, TRAINER_STATE_NAME)).global_step
+        history = self.state.log_history
+        loss = whole_run_train_loss(history, resumed_at, output.training_loss, output.global_step)
+        for record in (output.metrics, next(e for e in reversed(history) if "train_loss" in e)):
+            record["train_loss"] = loss
+        return output._replace(training_loss=loss)
 
     def check_resumed_run(self, checkpoint: Path) -> None:
         """Refuses to resume `checkpoint` with a model or an execution mode other than the ones it was trained with
