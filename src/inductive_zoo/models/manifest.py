@@ -5,6 +5,7 @@ catalogue, `release`, the studies and the throughput benchmark read the manifest
 new variant is its package (config, model, manifest), its token mixer if new, and its card template.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,10 +30,15 @@ ISOTROPIC_144_FIELDS: dict[str, Any] = {
 ATTENTION_144_FIELDS: dict[str, Any] = {**ISOTROPIC_144_FIELDS, "num_attention_heads": 9}
 
 
+def override_value(value: Any) -> str:
+    """A config value as `--config_overrides` reads it back: strings as they are, the rest as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
 def overrides_text(fields: Mapping[str, Any]) -> str:
-    """Config fields as `--config_overrides` takes them: `{"a": 1, "b": "x"}` -> `"a=1,b=x"` (scalar values only).
-    A recipe that changes a shared field builds its dict from the shared one, so each field is named once."""
-    return ",".join(f"{name}={value}" for name, value in fields.items())
+    """Config fields as `--config_overrides` takes them: `{"a": 1, "b": "x"}` -> `"a=1,b=x"`. A recipe that changes
+    a shared field builds its dict from the shared one, so each field is named once."""
+    return ",".join(f"{name}={override_value(value)}" for name, value in fields.items())
 
 
 ISOTROPIC_144 = overrides_text(ISOTROPIC_144_FIELDS)

@@ -8,6 +8,8 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
+from ..models.manifest import override_value
+
 # Config fields that training itself changes (which PRS-ViT blocks have switched to attention).
 TRAINING_STATE_FIELDS = frozenset({"attention_layers"})
 
@@ -39,11 +41,6 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             overrides[key.strip()] = value.strip()
     return overrides
-
-
-def override_value(value: Any) -> str:
-    """A config value as `--config_overrides` reads it back: strings as they are, the rest as compact JSON."""
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
 def model_field_differences(reference: PreTrainedConfig, other: PreTrainedConfig) -> list[str]:
