@@ -549,11 +549,14 @@ def test_training_mode_names_precision_and_compilation():
 def test_mode_overrides_repeat_a_run_whose_recipe_changed_mode():
     from inductive_zoo.training.recipes import mode_overrides
 
-    assert mode_overrides("cifar10-10pct-ibit", {"bf16": True, "torch_compile": False}) == []
+    # The recipes leave the precision to the machine (`--precision auto`), so a run's is always named: it repeats on
+    # a machine where auto would choose the other one.
+    assert mode_overrides("cifar10-10pct-ibit", {"bf16": True, "torch_compile": False}) == ["--bf16 true"]
     assert mode_overrides("cifar10-10pct-ibit", {"bf16": False}) == ["--bf16 false"]
     assert mode_overrides("cifar10-10pct-vit", {"bf16": True, "torch_compile": True}) == [
         "--bf16 true", "--torch_compile true",
     ]  # fmt: skip
+    assert mode_overrides("cifar10-10pct-cada-resnet", {"bf16": False, "torch_compile": True}) == ["--bf16 false"]
     assert mode_overrides("no-such-recipe", {"bf16": True}) == []
 
 
@@ -572,7 +575,7 @@ def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model()
     old = PRSViTConfig.from_dict(saved)
     assert config_differences(recipe.name, old) == ["reparameterization_content_gain=1.0"]
     overrides = repeat_overrides(recipe.name, {"bf16": True}, old)
-    assert overrides == ["--config_overrides reparameterization_content_gain=1.0"]
+    assert overrides == ["--bf16 true", "--config_overrides reparameterization_content_gain=1.0"]
     assert repeat_overrides(recipe.name, {"bf16": False}, built) == ["--bf16 false"]
     # ... and those arguments after the recipe build the run's model again.
     argv = ["--recipe", recipe.name, "--output_dir", "o", *" ".join(overrides).split()]
@@ -614,5 +617,5 @@ def test_augmentation_overrides_repeat_a_run_whose_recipe_now_augments_otherwise
     overrides = augmentation_overrides(recipe.name, run)
     assert overrides == ["--crop_padding none", "--auto_augment none", "--randaugment_magnitude 5"]
     assert recorded(*" ".join(overrides).split()) == run  # the arguments repeat the run's augmentation
-    assert repeat_overrides(recipe.name, {"bf16": True}, None, run) == overrides
+    assert repeat_overrides(recipe.name, {"bf16": True}, None, run) == [*overrides, "--bf16 true"]
     assert augmentation_overrides("no-such-recipe", run) == []

@@ -43,10 +43,6 @@ def overrides_text(fields: Mapping[str, Any]) -> str:
 
 ISOTROPIC_144 = overrides_text(ISOTROPIC_144_FIELDS)
 ATTENTION_144 = overrides_text(ATTENTION_144_FIELDS)
-# The execution mode of the 10 % recipes whose training step bf16 autocast speeds up on CPU (1.33-1.75x on 2 cores,
-# training/RESULTS.md "Execution modes"; the convolutional networks are slower in bf16 and stay fp32). Trainer accepts
-# bf16 without a GPU only with use_cpu, so these CPU recipes stay on the CPU.
-CPU_BF16 = {"bf16": True, "use_cpu": True}
 # Fields every token variant takes from a reference config when variants are compared at equal size.
 MATCHED_FIELDS = ("image_size", "patch_size", "hidden_size", "num_hidden_layers", "intermediate_size")
 

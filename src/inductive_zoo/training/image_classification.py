@@ -50,6 +50,7 @@ from .callbacks import (
 )
 from .checkpointing import ResumableTrainer
 from .config_overrides import parse_overrides
+from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary
 
@@ -107,6 +108,15 @@ class ModelArguments:
             "evaluated and saved (e.g. 0.999)"
         },
     )
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": f"one of {PRECISIONS}: auto trains in bf16 autocast on a CUDA GPU with bf16 and on a CPU with "
+            "native bf16 (AMX or AVX-512 BF16), in fp32 elsewhere; --bf16 true/false sets it too (the last wins)"
+        },
+    )
+    # The precision the run uses and why (`training.precision.choose_precision`), set by `parse_args`.
+    precision_choice: PrecisionChoice | None = field(default=None, init=False)
 
 
 @dataclass
@@ -334,6 +344,10 @@ def run(
     checkpoint of `output_dir`, or `auto` for that checkpoint if there is one), evaluates, saves; returns the trainer
     and the metrics."""
     trainer = build_trainer(model_args, data_args, training_args)
+    if trainer.is_world_process_zero():
+        choice = model_args.precision_choice
+        described = choice.describe() if choice else ("bf16" if training_args.bf16 else "fp32")
+        logger.warning(f"precision: {described}")
     metrics: dict[str, float] = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -357,7 +371,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
     """The recipe's arguments; `--recipe NAME` expands to that recipe's, which the other arguments override."""
     argv = sys.argv[1:] if argv is None else argv
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
-    return parser.parse_args_into_dataclasses(args=expand_recipe_argument(argv))
+    arguments, choice = resolve_precision_arguments(expand_recipe_argument(argv))
+    model_args, data_args, training_args = parser.parse_args_into_dataclasses(
+        args=[*arguments, "--precision", choice.requested]
+    )
+    model_args.precision_choice = choice
+    return model_args, data_args, training_args
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -46,16 +46,12 @@ SGD = {
     "learning_rate": 0.1, "weight_decay": 5e-4, "lr_scheduler_type": "cosine", "warmup_steps": 0.02,
 }  # fmt: skip
 TEN_PERCENT = {"train_fraction": 0.1, "subset_seed": 0}
-# Execution mode, recorded in every recipe (the zoo table shows each row's): fp32 eager, except where a variant's recipe
-# sets its fastest mode (`models.manifest.CPU_BF16`, from `benchmarks/throughput.py --modes --recipes ...` on 2 idle
-# cores, training/RESULTS.md "Execution modes": bf16 for IBiT, IsoTransformer, ConViT, PRS-ViT, IsoMixer and
-# IsoPoolFormer). The 10 % rows were trained fp32 eager, IBiT's three seeds in bf16; a row whose recipe has since
-# changed its mode names the override that repeats it. torch.compile (verified through Trainer's resume, the EMA and
-# PRS's switches: tests/test_ema.py, slow) is the fastest mode of CADA-ResNet's recipe only; where it beat eager for
-# the attention and MLP models, bf16 beat it. The full-data (GPU)
-# recipes stay fp32: no GPU has been available to measure the modes on, and a bf16 recipe would not even parse on a
-# machine without one (Trainer refuses bf16 there unless use_cpu is set); on a GPU with bf16, add --bf16.
-FP32_EAGER = {"bf16": False, "torch_compile": False}
+# Execution mode, recorded in every recipe (the zoo table shows each row's): eager, in the precision the machine is
+# fast at (`--precision auto`, `training.precision`: bf16 autocast on a CUDA GPU with bf16 and on a CPU with native
+# bf16, fp32 elsewhere), except where a variant's recipe compiles (CADA-ResNet's: torch.compile, verified through
+# Trainer's resume, the EMA and PRS's switches, tests/test_ema.py, slow). Rows trained before name the precision they
+# ran in, so that they repeat on any machine.
+AUTO_PRECISION_EAGER = {"precision": "auto", "torch_compile": False}
 TEN_PERCENT_EPOCHS = 50
 # Full CIFAR-10 on a GPU (the papers' scale): DeiT-Ti/ConViT-Ti widths, DeiT-style AdamW without mixup; 100 epochs.
 FULL_DATA = {
@@ -111,7 +107,7 @@ class Recipe:
 
 def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int = TEN_PERCENT_EPOCHS) -> Recipe:
     arguments = {
-        **model, **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **FP32_EAGER,
+        **model, **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **AUTO_PRECISION_EAGER,
         "num_train_epochs": epochs,
     }  # fmt: skip
     return Recipe(name, description, arguments)
@@ -120,11 +116,11 @@ def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int
 # What each base recipe of `models.manifest.BASE_RECIPES` adds to a variant's own arguments (which win).
 BASE_ARGUMENTS = {
     "cifar10-10pct": {
-        **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **FP32_EAGER,
+        **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **AUTO_PRECISION_EAGER,
         "num_train_epochs": TEN_PERCENT_EPOCHS,
     },
-    "cifar10-full": {**ADAMW_FULL_DATA, **FULL_DATA, **FP32_EAGER},
-    "cifar10-full-sgd": {**SGD, **FULL_DATA, **FP32_EAGER},
+    "cifar10-full": {**ADAMW_FULL_DATA, **FULL_DATA, **AUTO_PRECISION_EAGER},
+    "cifar10-full-sgd": {**SGD, **FULL_DATA, **AUTO_PRECISION_EAGER},
 }  # fmt: skip
 
 

@@ -64,6 +64,7 @@ class TrainingSummary:
     training_time_s: float | None = None
     hardware: str | None = None
     initialized_from: str | None = None
+    precision: str | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -93,6 +94,7 @@ class TrainingSummary:
             training_time_s=training_time_s,
             hardware=describe_hardware(trainer.args.device),
             initialized_from=model_args.model_name_or_path,
+            precision=describe_precision(model_args, trainer.args),
         )
 
     @classmethod
@@ -102,13 +104,23 @@ class TrainingSummary:
 
 
 def describe_hardware(device: Any) -> str:
-    """What a run trained on: the GPU's name, or the CPU threads torch used."""
+    """What a run trained on: the GPU's name, or the CPU's model name and the threads torch used."""
     import torch
+
+    from .precision import cpu_model_name
 
     if getattr(device, "type", str(device)) == "cuda":
         return torch.cuda.get_device_name(device)
     threads = torch.get_num_threads()
-    return f"CPU, {threads} thread{'s' if threads > 1 else ''}"
+    return f"CPU ({cpu_model_name()}), {threads} thread{'s' if threads > 1 else ''}"
+
+
+def describe_precision(model_args: Any, training_args: Any) -> str:
+    """The precision a run used and why (`PrecisionChoice.describe`), or just the mode where no choice was made."""
+    choice = getattr(model_args, "precision_choice", None)
+    if choice is not None:
+        return choice.describe()
+    return "bf16" if getattr(training_args, "bf16", False) else "fp32"
 
 
 def recipe_arguments(training_args: Any) -> dict[str, Any]:
@@ -126,11 +138,13 @@ MODE_FIELDS = ("bf16", "fp16", "torch_compile")
 
 def mode_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The arguments (`--bf16 false`, ...) that set the execution mode `recorded` where `current` sets another; a
-    field missing from either was off."""
+    field missing from either was off. Where `current` leaves the precision to the machine (`precision: auto` and
+    no `bf16`), the recorded precision is always named: auto may choose the other one elsewhere."""
+    machine_chosen = current.get("precision") == "auto" and "bf16" not in current
     return [
         f"--{name} {str(bool(recorded.get(name))).lower()}"
         for name in MODE_FIELDS
-        if bool(recorded.get(name)) != bool(current.get(name))
+        if bool(recorded.get(name)) != bool(current.get(name)) or (name == "bf16" and machine_chosen)
     ]
 
 

@@ -1,7 +1,7 @@
 """ConViT as the zoo sees it."""
 
 from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
-from ..manifest import ATTENTION_144, CPU_BF16, VariantManifest, VariantRecipe
+from ..manifest import ATTENTION_144, VariantManifest, VariantRecipe
 from .configuration_convit import ConViTConfig
 from .modeling_convit import ConViTForImageClassification, ConViTForMaskedImageModeling, ConViTModel
 
@@ -15,13 +15,12 @@ CONVIT = VariantManifest(
     recipes=(
         VariantRecipe(
             "cifar10-10pct-convit",
-            "ConViT, 7 x 144 (6 GPSA blocks), on 10 % of CIFAR-10, bf16 autocast",
+            "ConViT, 7 x 144 (6 GPSA blocks), on 10 % of CIFAR-10",
             "cifar10-10pct",
             {
                 "model_type": "convit",
                 "preset": "micro-patch4-32",
                 "config_overrides": ATTENTION_144 + ",local_up_to_layer=6",
-                **CPU_BF16,
             },
         ),
         full_data_recipe("convit", "ConViT"),

@@ -1,7 +1,7 @@
 """IBiT as the zoo sees it."""
 
 from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
-from ..manifest import ATTENTION_144_FIELDS, CPU_BF16, VariantManifest, VariantRecipe, overrides_text
+from ..manifest import ATTENTION_144_FIELDS, VariantManifest, VariantRecipe, overrides_text
 from .configuration_ibit import IBiTConfig
 from .modeling_ibit import IBiTForImageClassification, IBiTForMaskedImageModeling, IBiTModel
 
@@ -15,8 +15,7 @@ IBIT = VariantManifest(
     recipes=(
         VariantRecipe(
             "cifar10-10pct-ibit",
-            "IBiT, 7 x 144, on 10 % of CIFAR-10, without RandAugment and with stochastic depth 0.2 (tuning run "
-            "F), bf16 autocast (its fastest mode on CPU)",
+            "IBiT, 7 x 144, on 10 % of CIFAR-10, without RandAugment and with stochastic depth 0.2 (tuning run F)",
             "cifar10-10pct",
             # Tuning runs on the validation split at 50 epochs (training/RESULTS.md, "Tuning IBiT"): RandAugment off
             # gained 1.7 points of top-1 (D), then stochastic depth 0.2 instead of 0.1 another 1.8 (F).
@@ -25,7 +24,6 @@ IBIT = VariantManifest(
                 "preset": "micro-patch4-32",
                 "config_overrides": overrides_text({**ATTENTION_144_FIELDS, "drop_path_rate": 0.2}),
                 "auto_augment": None,
-                **CPU_BF16,
             },
         ),
         full_data_recipe("ibit", "IBiT"),

@@ -1,6 +1,6 @@
 """The isotropic family's three variants (Cazenavette & Lucey 2021), as the zoo sees them."""
 
-from ..manifest import ATTENTION_144, CPU_BF16, ISOTROPIC_144, VariantManifest, VariantRecipe
+from ..manifest import ATTENTION_144, ISOTROPIC_144, VariantManifest, VariantRecipe
 from .configuration_isotropic import IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
 from .modeling_isotropic import (
     IsoConvNetForImageClassification,
@@ -41,13 +41,12 @@ ISO_TRANSFORMER = VariantManifest(
     recipes=(
         VariantRecipe(
             "cifar10-10pct-iso-transformer",
-            "IsoTransformer (ViT/DeiT, the unbiased control), 7 x 144, on 10 % of CIFAR-10, bf16 autocast",
+            "IsoTransformer (ViT/DeiT, the unbiased control), 7 x 144, on 10 % of CIFAR-10",
             "cifar10-10pct",
             {
                 "model_type": "iso_transformer",
                 "preset": "micro-patch4-32",
                 "config_overrides": ATTENTION_144,
-                **CPU_BF16,
             },
         ),
         full_data_recipe("iso_transformer", "IsoTransformer"),
@@ -65,9 +64,9 @@ ISO_MIXER = VariantManifest(
     recipes=(
         VariantRecipe(
             "cifar10-10pct-iso-mixer",
-            "IsoMixer (MLP-Mixer token mixing), 7 x 144, on 10 % of CIFAR-10, bf16 autocast",
+            "IsoMixer (MLP-Mixer token mixing), 7 x 144, on 10 % of CIFAR-10",
             "cifar10-10pct",
-            {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144, **CPU_BF16},
+            {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
         ),
         full_data_recipe("iso_mixer", "IsoMixer"),
     ),

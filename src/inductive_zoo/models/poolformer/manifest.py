@@ -1,7 +1,7 @@
 """IsoPoolFormer as the zoo sees it."""
 
 from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
-from ..manifest import CPU_BF16, ISOTROPIC_144, VariantManifest, VariantRecipe
+from ..manifest import ISOTROPIC_144, VariantManifest, VariantRecipe
 from .configuration_poolformer import IsoPoolFormerConfig
 from .modeling_poolformer import (
     IsoPoolFormerForImageClassification,
@@ -19,13 +19,12 @@ ISO_POOLFORMER = VariantManifest(
     recipes=(
         VariantRecipe(
             "cifar10-10pct-iso-poolformer",
-            "IsoPoolFormer (3x3 average pooling minus identity), 7 x 144, on 10 % of CIFAR-10, bf16 autocast",
+            "IsoPoolFormer (3x3 average pooling minus identity), 7 x 144, on 10 % of CIFAR-10",
             "cifar10-10pct",
             {
                 "model_type": "iso_poolformer",
                 "preset": "micro-patch4-32",
                 "config_overrides": ISOTROPIC_144,
-                **CPU_BF16,
             },
         ),
         full_data_recipe("iso_poolformer", "IsoPoolFormer"),

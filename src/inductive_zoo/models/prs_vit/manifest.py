@@ -1,7 +1,7 @@
 """PRS-ViT as the zoo sees it."""
 
 from ..isotropic.manifest import TOKEN_TEST_CONFIG, full_data_recipe
-from ..manifest import ATTENTION_144, CPU_BF16, VariantManifest, VariantRecipe
+from ..manifest import ATTENTION_144, VariantManifest, VariantRecipe
 from .configuration_prs_vit import PRSViTConfig
 from .modeling_prs_vit import (
     PRSViTForImageClassification,
@@ -34,7 +34,6 @@ PRS_VIT = VariantManifest(
                 "schedule": "linear",
                 "conv_epochs": 25,
                 "config_overrides": ATTENTION_144 + ",num_reparameterizable_layers=6",
-                **CPU_BF16,
             },
         ),
         full_data_recipe("prs_vit", "PRS-ViT", schedule="linear", conv_epochs=50),
