@@ -41,6 +41,11 @@ class AugmentationConfig:
     kornia draws one policy for a whole batch, so the batch is split into groups of `auto_augment_group_size`
     samples that each draw their own operations (our choice: per-sample variety at the cost of a few calls per batch).
 
+    alternating_flip: instead of a random flip, flip each image in every other epoch (Jordan 2024, airbench,
+    section 3.5: every image is seen both ways in any two consecutive epochs): image `i` is mirrored in epoch `e` when
+    `i + e` is odd, so half of the images are mirrored in each epoch. It needs each image's dataset index and the
+    epoch, which the training DataLoader passes (`hflip_prob` is then unused).
+
     per_image_draws: when the caller passes each image's seed (the training DataLoader does), draw each image's
     parameters from its own seed, so that an image is augmented the same in whichever batch, and on whichever
     process, it lands (then every image draws its own policy operations and `auto_augment_group_size` is unused);
@@ -65,6 +70,7 @@ class AugmentationConfig:
     randaugment_magnitude: int = 9
     auto_augment_group_size: int = 16
     random_erasing_prob: float = 0.0
+    alternating_flip: bool = False
     per_image_draws: bool = True
 
     def __post_init__(self) -> None:
@@ -333,15 +339,37 @@ class BatchAugmentation:
             images = self.erasing(images, params=draws["erasing"])
         return images
 
-    def __call__(self, images: torch.Tensor, sample_seeds: list[int] | None = None) -> torch.Tensor:
-        """The augmented batch; `sample_seeds`, one per image, seed each image's draws (`config.per_image_draws`)."""
-        if sample_seeds is not None and len(sample_seeds) != images.shape[0]:
-            raise ValueError(f"got {len(sample_seeds)} sample seeds for a batch of {images.shape[0]} images")
+    def __call__(
+        self,
+        images: torch.Tensor,
+        sample_seeds: list[int] | None = None,
+        sample_indices: list[int] | None = None,
+        epoch: int | None = None,
+    ) -> torch.Tensor:
+        """The augmented batch; `sample_seeds`, one per image, seed each image's draws (`config.per_image_draws`);
+        `sample_indices` (the images' dataset indices) and `epoch` decide the alternating flips.
+
+        Raises:
+            ValueError: seeds or indices of another length than the batch, or alternating flips without indices
+                and epoch.
+        """
+        for name, values in (("sample seeds", sample_seeds), ("sample indices", sample_indices)):
+            if values is not None and len(values) != images.shape[0]:
+                raise ValueError(f"got {len(values)} {name} for a batch of {images.shape[0]} images")
         per_image = sample_seeds is not None and self.config.per_image_draws
         if per_image:
             draws = self.draw_per_image(sample_seeds, tuple(images.shape[1:]))
         else:
             draws = self.draw(images.shape[0], tuple(images.shape[1:]))
+        if self.config.alternating_flip:
+            if sample_indices is None or epoch is None:
+                raise ValueError(
+                    "alternating_flip needs each image's dataset index and the epoch (the training DataLoader of "
+                    "the recipe passes them)"
+                )
+            *crop, _ = draws["crop"]
+            parity = (torch.tensor(sample_indices, dtype=torch.long) + int(epoch)) % 2
+            draws["crop"] = (*crop, torch.where(parity == 1, -1.0, 1.0))
         return self.apply(images, draws, per_image)
 
     @property

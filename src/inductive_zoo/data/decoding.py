@@ -35,8 +35,14 @@ class DecodedImageDataset(torch.utils.data.Dataset):
         image_size: int,
         resample: int = PIL.Image.BILINEAR,
         batch_transform: Callable[..., torch.Tensor] | None = None,
+        keep_decoded: bool = False,
     ) -> None:
         self.dataset = dataset.cast_column(image_column, Image(decode=False))
+        self.keep_decoded = keep_decoded
+        # With keep_decoded: every image decoded so far, as uint8 (3 x size x size bytes each), and which are.
+        self.decoded: torch.Tensor | None = None
+        self.is_decoded: torch.Tensor | None = None
+        self.labels: list[int] | None = None
         self.split = split
         self.image_column = image_column
         self.label_column = label_column
@@ -68,15 +74,37 @@ class DecodedImageDataset(torch.utils.data.Dataset):
     def __getitems__(self, indices: list[int]) -> list[dict]:
         return self.fetch(indices)
 
-    def fetch(self, indices: list[int], sample_seeds: list[int] | None = None) -> list[dict]:
-        """The examples at `indices`; `sample_seeds` (one per example) go to the batch transform, which draws each
-        image's augmentation from its seed (`BatchAugmentation`)."""
-        # One Arrow read for the whole batch instead of one per row.
-        rows = self.dataset[indices]
-        values = rows[self.image_column]
-        images = torch.stack([self.decode(value, index) for index, value in zip(indices, values, strict=True)])
+    def fetch(self, indices: list[int], sample_seeds: list[int] | None = None, epoch: int | None = None) -> list[dict]:
+        """The examples at `indices`; `sample_seeds` (one per example), the indices and `epoch` go to the batch
+        transform, which draws each image's augmentation from its seed and flips by index and epoch
+        (`BatchAugmentation`)."""
+        images, labels = self.decoded_batch(indices)
         images = images.float().div_(255.0)
         if self.batch_transform is not None:
             seeds = {} if sample_seeds is None else {"sample_seeds": sample_seeds}
+            if epoch is not None:
+                seeds.update(sample_indices=list(indices), epoch=epoch)
             images = self.batch_transform(images, **seeds)
-        return [{"image": image, "label": label} for image, label in zip(images, rows[self.label_column], strict=True)]
+        return [{"image": image, "label": label} for image, label in zip(images, labels, strict=True)]
+
+    def decoded_batch(self, indices: list[int]) -> tuple[torch.Tensor, list[int]]:
+        """The uint8 images `(batch, 3, size, size)` and the labels at `indices`. With `keep_decoded`, an image is
+        decoded on its first fetch and kept in memory (the fastest CIFAR recipes keep the data as tensors), so an
+        epoch after the first reads no file and decodes nothing; the labels column is read once."""
+        if not self.keep_decoded:
+            rows = self.dataset[indices]  # one Arrow read for the whole batch instead of one per row
+            values = rows[self.image_column]
+            images = [self.decode(value, index) for index, value in zip(indices, values, strict=True)]
+            return torch.stack(images), rows[self.label_column]
+        if self.decoded is None:
+            self.decoded = torch.empty(len(self), 3, self.image_size, self.image_size, dtype=torch.uint8)
+            self.is_decoded = torch.zeros(len(self), dtype=torch.bool)
+            self.labels = list(self.dataset[self.label_column])
+        positions = torch.tensor(indices, dtype=torch.long)
+        missing = [index for index in indices if not self.is_decoded[index]]
+        if missing:
+            values = self.dataset[missing][self.image_column]
+            for index, value in zip(missing, values, strict=True):
+                self.decoded[index] = self.decode(value, index)
+            self.is_decoded[missing] = True
+        return self.decoded[positions], [self.labels[index] for index in indices]

@@ -87,7 +87,12 @@ def backbone_class_for(config_class: type[PreTrainedConfig]) -> type[PreTrainedM
 
 def register_auto_classes() -> None:
     """Registers every variant with `AutoConfig`, `AutoModel`, `AutoModelForImageClassification` and
-    `AutoModelForMaskedImageModeling` (idempotent)."""
+    `AutoModelForMaskedImageModeling`, and the FastConvNet baseline with the first three (idempotent)."""
+    from .fast_convnet import FastConvNetConfig, FastConvNetForImageClassification, FastConvNetModel
+
+    AutoConfig.register(FastConvNetConfig.model_type, FastConvNetConfig, exist_ok=True)
+    AutoModel.register(FastConvNetConfig, FastConvNetModel, exist_ok=True)
+    AutoModelForImageClassification.register(FastConvNetConfig, FastConvNetForImageClassification, exist_ok=True)
     for manifest in MANIFESTS:
         config = manifest.config_class
         AutoConfig.register(config.model_type, config, exist_ok=True)

@@ -199,16 +199,16 @@ class SeededBatches(torch.utils.data.Dataset):
     indices)`: torch's, Python's and NumPy's global generators are set to it for the fetch and the collation and
     restored afterwards (`torch.random.fork_rng`).
 
-    A dataset with a `fetch(indices, sample_seeds)` method (`DecodedImageDataset`) also gets one seed per image,
+    A dataset with a `fetch(indices, sample_seeds, epoch)` method (`DecodedImageDataset`) also gets one seed per image,
     `sample_seed(seed, epoch, index)`, from which its augmentation draws each image's parameters (unless the
-    augmentation is set to draw per batch): those draws do not even depend on the batch, so splitting a global
-    batch across processes leaves them unchanged. The rest, the per-batch augmentation and the random draws of a
-    collator (mixup/CutMix pairs, masked-image-modeling masks, DINO and SimCLR views), depend only on which
-    examples the batch holds and on the epoch: not on how many batches were fetched before (a run resumed in the
-    middle of an epoch skips the first batches without fetching them), nor on how many DataLoader workers there
-    are, and they no longer consume the global generator that the model's dropout and drop-path draw from (which
-    `Trainer` saves and restores with each checkpoint). `__getitems__` returns `[batch]`; the DataLoader's
-    `collate_fn` must be `first_item`.
+    augmentation is set to draw per batch), and the epoch (alternating flips are a function of index and epoch): those
+    draws do not even depend on the batch, so splitting a global batch across processes leaves them unchanged. The rest,
+    the per-batch augmentation and the random draws of a collator (mixup/CutMix pairs, masked-image-modeling masks, DINO
+    and SimCLR views), depend only on which examples the batch holds and on the epoch: not on how many batches were
+    fetched before (a run resumed in the middle of an epoch skips the first batches without fetching them), nor on how
+    many DataLoader workers there are, and they no longer consume the global generator that the model's dropout and
+    drop-path draw from (which `Trainer` saves and restores with each checkpoint). `__getitems__` returns `[batch]`; the
+    DataLoader's `collate_fn` must be `first_item`.
     """
 
     def __init__(self, dataset: torch.utils.data.Dataset, collate_fn: Callable[[list], Any], seed: int) -> None:
@@ -233,7 +233,7 @@ class SeededBatches(torch.utils.data.Dataset):
             try:
                 if hasattr(self.dataset, "fetch"):
                     seeds = [sample_seed(self.seed, self.epoch, index) for index in indices]
-                    samples = self.dataset.fetch(list(indices), sample_seeds=seeds)
+                    samples = self.dataset.fetch(list(indices), sample_seeds=seeds, epoch=self.epoch)
                 elif hasattr(self.dataset, "__getitems__"):
                     samples = self.dataset.__getitems__(list(indices))
                 else:

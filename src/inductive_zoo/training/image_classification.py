@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from transformers import (
     CONFIG_MAPPING,
     AutoConfig,
@@ -37,6 +38,7 @@ from ..data import (
     image_processor_for,
     load_image_dataset,
 )
+from ..evaluation.test_time_augmentation import check_tta_level, tta_evaluation
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
 from ..models.registry import MANIFESTS
@@ -53,10 +55,13 @@ from .config_overrides import parse_overrides
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary
+from .whitening import whiten_first_convolution
 
 logger = logging.getLogger(__name__)
 
 CONFIG_CLASSES = {manifest.model_type: manifest.config_class for manifest in MANIFESTS}
+# Training images (the first of the subset, unaugmented) whose patches set the whitening initialisation.
+WHITENING_IMAGES = 5000
 # Evaluation images on which PRS-ViT's switched blocks are measured after every epoch (`PRSCallback`).
 PRS_DIAGNOSTIC_IMAGES = 256
 
@@ -115,8 +120,22 @@ class ModelArguments:
             "native bf16 (AMX or AVX-512 BF16), in fp32 elsewhere; --bf16 true/false sets it too (the last wins)"
         },
     )
+    whitening_init: bool = field(
+        default=False,
+        metadata={
+            "help": "set the first convolution over the image channels (patch embedding, stem) to whitening filters "
+            "of the training images' patches (`training.whitening`); a fresh model only"
+        },
+    )
+    channels_last: bool = field(
+        default=False, metadata={"help": "train in the channels-last memory format (faster convolutions on CPU)"}
+    )
     # The precision the run uses and why (`training.precision.choose_precision`), set by `parse_args`.
     precision_choice: PrecisionChoice | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.whitening_init and self.model_name_or_path:
+            raise ValueError("whitening_init sets a fresh model's first convolution; drop it to fine-tune a checkpoint")
 
 
 @dataclass
@@ -173,6 +192,21 @@ class DataArguments:
         default=0.5, metadata={"help": "probability of CutMix instead of mixup when both are enabled"}
     )
     no_augmentation: bool = field(default=False, metadata={"help": "train without augmentation"})
+    alternating_flip: bool = field(
+        default=False,
+        metadata={"help": "mirror each training image in every other epoch instead of at random (hflip_prob unused)"},
+    )
+    keep_decoded: bool = field(
+        default=False,
+        metadata={"help": "keep the decoded training images in memory (uint8) after their first epoch"},
+    )
+    tta_level: int = field(
+        default=0,
+        metadata={
+            "help": "also report the final evaluation with test-time augmentation (eval_tta_*): 0 none, 1 mirror, "
+            "2 mirror and one-pixel shifts (`evaluation.test_time_augmentation`)"
+        },
+    )
     per_image_draws: bool = field(
         default=True,
         metadata={
@@ -193,6 +227,7 @@ class DataArguments:
             except ValueError:
                 message = f"crop_padding must be a number of pixels or 'none', got {self.crop_padding!r}"
                 raise ValueError(message) from None
+        check_tta_level(self.tta_level)
 
     def augmentation_config(self) -> AugmentationConfig | None:
         """The image augmentation of the training split (`None` with `no_augmentation`)."""
@@ -211,6 +246,7 @@ class DataArguments:
             randaugment_num_ops=self.randaugment_num_ops,
             randaugment_magnitude=self.randaugment_magnitude,
             random_erasing_prob=self.random_erasing_prob,
+            alternating_flip=self.alternating_flip,
             per_image_draws=self.per_image_draws,
         )
 
@@ -280,11 +316,18 @@ def build_trainer(
     augmentation = BatchAugmentation(augmentation_config) if augmentation_config is not None else None
     mixing = data_args.mixing_config(training_args.label_smoothing_factor)
     columns = (data.image_column, data.label_column, image_size)
-    train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation)
-    eval_dataset = DecodedImageDataset(eval_split, eval_name, *columns)
+    keep = {"keep_decoded": data_args.keep_decoded}
+    train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation, **keep)
+    eval_dataset = DecodedImageDataset(eval_split, eval_name, *columns, **keep)
     training_args.remove_unused_columns = False
     callbacks = [NonFiniteLossCallback(), WallClockCallback()]
     collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
+    if model_args.whitening_init:
+        fitting = DecodedImageDataset(train_split, "train", *columns)
+        images = fitting.__getitems__(list(range(min(WHITENING_IMAGES, len(fitting)))))
+        whiten_first_convolution(model, collator(images)["pixel_values"])
+    if model_args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     if hasattr(model, "reparameterize"):
         # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
         diagnostic_images = eval_dataset.__getitems__(list(range(min(PRS_DIAGNOSTIC_IMAGES, len(eval_dataset)))))
@@ -358,6 +401,9 @@ def run(
         # The final evaluation covers the whole evaluation split (training may have used a slice of it).
         trainer.eval_dataset = trainer.final_eval_dataset
         metrics.update(trainer.evaluate())
+        if data_args.tta_level:
+            with tta_evaluation(trainer.model, data_args.tta_level):
+                metrics.update(trainer.evaluate(metric_key_prefix="eval_tta"))
     trainer.log_metrics("all", metrics)
     trainer.save_metrics("all", metrics)
     if trainer.is_world_process_zero():

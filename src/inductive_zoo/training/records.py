@@ -34,8 +34,11 @@ RECIPE_FIELDS = (
 AUGMENTATION_FIELDS = (
     "no_augmentation", "crop_scale_min", "crop_padding", "hflip_prob", "colour_jitter", "auto_augment",
     "randaugment_num_ops", "randaugment_magnitude", "random_erasing_prob", "mixup_alpha", "cutmix_alpha", "mixup_prob",
-    "mixup_switch_prob", "per_image_draws",
+    "mixup_switch_prob", "alternating_flip", "per_image_draws",
 )  # fmt: skip
+# The fast-training options of the recipe (`ModelArguments` and `DataArguments` fields) that change its result or
+# its speed, recorded in the summary.
+FAST_TRAINING_FIELDS = ("whitening_init", "channels_last", "keep_decoded", "tta_level")
 
 
 class MissingEvaluationError(ValueError):
@@ -65,6 +68,7 @@ class TrainingSummary:
     hardware: str | None = None
     initialized_from: str | None = None
     precision: str | None = None
+    fast_training: dict[str, Any] = field(default_factory=dict)
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -95,6 +99,9 @@ class TrainingSummary:
             hardware=describe_hardware(trainer.args.device),
             initialized_from=model_args.model_name_or_path,
             precision=describe_precision(model_args, trainer.args),
+            fast_training={
+                name: getattr(model_args, name, getattr(data_args, name, None)) for name in FAST_TRAINING_FIELDS
+            },
         )
 
     @classmethod
