@@ -237,3 +237,23 @@ def test_every_fast_training_option_resumes_exactly(tmp_path, precision):
     # The saved model loads as a plain (contiguous) checkpoint.
     loaded = AutoModelForImageClassification.from_pretrained(reference)
     assert all(parameter.is_contiguous() for parameter in loaded.parameters())
+
+
+def test_the_card_reports_top1_with_and_without_tta_and_says_what_pipeline_gives(tmp_path):
+    from inductive_zoo.cli import main as cli_main
+
+    run_dir, staged = tmp_path / "run", tmp_path / "staged"
+    arguments = [
+        "--config_overrides", "num_hidden_layers=1,hidden_size=48,intermediate_size=32", "--train_fraction", "0.1",
+        "--max_eval_samples", "30", "--max_steps", "2", "--per_device_train_batch_size", "16", "--tta_level", "1",
+        "--precision", "fp32", "--save_strategy", "no", "--report_to", "none", "--do_train", "--do_eval",
+        "--output_dir", str(run_dir),
+    ]  # fmt: skip
+    run(*parse_args(arguments))
+    cli_main(["publish", str(run_dir), "--staging-dir", str(staged), "--repo-id", "org/iso-transformer-digits"])
+    card = (staged / "README.md").read_text()
+    assert "| Top-1 accuracy with test-time augmentation |" in card
+    assert "| Top-1 accuracy |" in card
+    assert '`pipeline("image-classification")` give the plain predictions' in card
+    assert "in fp32 (fp32: set by the user)" in card
+    assert "| `tta_level` | `1` |" in card

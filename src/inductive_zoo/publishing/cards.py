@@ -20,6 +20,8 @@ DEFAULT_LICENSE = "apache-2.0"
 CARD_METRICS = {
     "eval_accuracy": ("accuracy", "Top-1 accuracy"),
     "eval_top5_accuracy": ("top_5_accuracy", "Top-5 accuracy"),
+    "eval_tta_accuracy": ("accuracy", "Top-1 accuracy with test-time augmentation"),
+    "eval_tta_top5_accuracy": ("top_5_accuracy", "Top-5 accuracy with test-time augmentation"),
 }
 # Readable names of datasets the recipe accepts by a name that is not a Hub id.
 DATASET_NAMES = {"digits": "scikit-learn handwritten digits (upsampled to 32x32 RGB)"}
@@ -83,7 +85,8 @@ def card_data(inputs: CardInputs) -> ModelCardData:
         eval_results = []
         for key, (metric_type, metric_name) in CARD_METRICS.items():
             if key in inputs.metrics:
-                metric_types.append(metric_type)
+                if metric_type not in metric_types:
+                    metric_types.append(metric_type)
                 eval_results.append(
                     EvalResult(
                         task_type="image-classification",
@@ -154,6 +157,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         label_names=[inputs.config.id2label[index] for index in sorted(inputs.config.id2label)],
         config_rows=config_summary(inputs.config),
         metrics=metrics,
+        tta_level=(inputs.summary.fast_training.get("tta_level") if inputs.summary else None),
         summary=inputs.summary,
         dataset_name=inputs.dataset_name,
         dataset_id=inputs.dataset_id,
