@@ -343,7 +343,7 @@ def build_trainer(
     epoch_eval_dataset = eval_dataset
     if data_args.epoch_eval_samples is not None:
         epoch_eval_dataset = DecodedImageDataset(
-            eval_split.select(range(min(data_args.epoch_eval_samples, len(eval_split)))), eval_name, *columns
+            eval_split.select(range(min(data_args.epoch_eval_samples, len(eval_split)))), eval_name, *columns, **keep
         )
     trainer = ResumableTrainer(
         model=model,
