@@ -71,9 +71,12 @@ FAST_SGD = {
     "learning_rate": 0.4, "weight_decay": 5e-4, "lr_scheduler_type": "linear", "warmup_steps": 0.1,
     "max_grad_norm": 0.0, "label_smoothing_factor": 0.2,
 }  # fmt: skip
+# The options of those recipes that any model can take (`cifar10-10pct-fast` adds them to `cifar10-10pct`).
+FAST_OPTIONS = {
+    "alternating_flip": True, "keep_decoded": True, "whitening_init": True, "channels_last": True, "tta_level": 2,
+}  # fmt: skip
 FAST_DATA = {
-    "crop_padding": 2, "alternating_flip": True, "colour_jitter": 0.0, "auto_augment": None, "per_image_draws": False,
-    "keep_decoded": True, "whitening_init": True, "channels_last": True, "tta_level": 2,
+    "crop_padding": 2, "colour_jitter": 0.0, "auto_augment": None, "per_image_draws": False, **FAST_OPTIONS,
 }  # fmt: skip
 FAST_CONVNET_EPOCHS = 40
 # The masked-image-modeling pre-training the `-from-mim` recipe fine-tunes (labels unused; at most 30 minutes).
@@ -132,6 +135,10 @@ BASE_ARGUMENTS = {
     "cifar10-10pct": {
         **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **AUTO_PRECISION_EAGER,
         "num_train_epochs": TEN_PERCENT_EPOCHS,
+    },
+    "cifar10-10pct-fast": {
+        **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **AUTO_PRECISION_EAGER,
+        **FAST_OPTIONS, "num_train_epochs": TEN_PERCENT_EPOCHS,
     },
     "cifar10-full": {**ADAMW_FULL_DATA, **FULL_DATA, **AUTO_PRECISION_EAGER},
     "cifar10-full-sgd": {**SGD, **FULL_DATA, **AUTO_PRECISION_EAGER},
