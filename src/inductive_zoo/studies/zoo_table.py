@@ -214,8 +214,9 @@ def released_name(recipe: str) -> str:
 
 
 def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
-    """Per-epoch accuracy on the evaluation slice against training wall time, one line per run."""
-    figure, axes = figure_grid(1, 1, (8.0, 5.0))
+    """Per-epoch accuracy on the evaluation slice against training wall time, one line per run, the legend outside
+    the axes (on the right), so that no line is hidden under it."""
+    figure, axes = figure_grid(1, 1, (11.0, 5.0))
     axis = axes[0][0]
     for run in runs:
         if run.curve:
@@ -225,7 +226,8 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
     axis.set_xlabel("training wall time (minutes)")
     axis.set_ylabel("top-1 on the 2,000-image test slice")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    figure.subplots_adjust(right=0.62)
     save_figure(figure, path)
 
 
