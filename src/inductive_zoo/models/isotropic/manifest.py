@@ -87,6 +87,13 @@ ISO_CONVNET = VariantManifest(
             "cifar10-10pct",
             {"model_type": "iso_convnet", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
         ),
+        VariantRecipe(
+            "cifar10-10pct-fast-iso-convnet",
+            "IsoConvNet, 7 x 144, on 10 % of CIFAR-10, with the fast-training options (whitened stem, alternating "
+            "flips, TTA)",
+            "cifar10-10pct-fast",
+            {"model_type": "iso_convnet", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
+        ),
         full_data_recipe("iso_convnet", "IsoConvNet"),
     ),
     class_token=False,
