@@ -487,9 +487,9 @@ def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(t
     assert changed.recipe_cell == "`cifar10-10pct-convit` with `--auto_augment randaugment`"
     assert len(rows_of([zoo_run(0, curve), zoo_run(1, curve), changed])) == 2  # a changed recipe's runs apart
     table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
-    cells = "6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds)"
+    cells = "6 min (2 of 2 seeds) | 2 min (1 of 2 seeds) | 4 min (1 of 2 seeds) | not reached"
     assert f"| `cifar10-10pct-convit` | fp32 eager | {cells} |" in table
-    assert time_to_accuracy_table([zoo_run(0, [(60.0, 0.3)])]).splitlines()[-1].count("not reached") == 3
+    assert time_to_accuracy_table([zoo_run(0, [(60.0, 0.3)])]).splitlines()[-1].count("not reached") == 4
 
 
 def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_path):
@@ -619,3 +619,15 @@ def test_augmentation_overrides_repeat_a_run_whose_recipe_now_augments_otherwise
     assert recorded(*" ".join(overrides).split()) == run  # the arguments repeat the run's augmentation
     assert repeat_overrides(recipe.name, {"bf16": True}, None, run) == [*overrides, "--bf16 true"]
     assert augmentation_overrides("no-such-recipe", run) == []
+
+
+def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_checkpoint(tmp_path):
+    from inductive_zoo.studies.zoo_table import ZooRun, released_name, zoo_table
+
+    fields = ("test", 10000, 0.6, 0.9, 600.0, "CPU (AMD EPYC), 1 thread", "bf16", 1, [])
+    with_tta = ZooRun(tmp_path, "cifar10-10pct-fast-prs-vit", 0, *fields, top1_tta=0.62)
+    without = ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, *fields)
+    table = zoo_table([with_tta, without])
+    assert "| 0.6000 | 0.6200 | 0.9000 | 10 min | CPU (AMD EPYC), 1 thread |" in table
+    assert "| 0.6000 | - | 0.9000 |" in table  # a run without TTA says so
+    assert released_name("cifar10-10pct-fast-prs-vit") == released_name("cifar10-10pct-prs-vit")
