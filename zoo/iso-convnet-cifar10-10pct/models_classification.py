@@ -21,12 +21,14 @@ def classification_loss(
     For single-label classification, integer label ids outside `[0, config.num_labels)` raise `ValueError` here
     instead of an index error (or a silent wrong loss) inside the cross-entropy. `loss_kwargs` carries what
     `Trainer` passes, e.g. `num_items_in_batch`, so that the loss is normalised over the whole accumulated batch
-    under gradient accumulation.
+    under gradient accumulation. Under `torch.compile` the check is left to the cross-entropy (reading the labels'
+    range would break the graph at every step).
     """
     labels = labels.to(logits.device)
     num_labels = config.num_labels
     single_label = config.problem_type in (None, "single_label_classification") and num_labels > 1
-    if single_label and labels.dtype in (torch.long, torch.int) and labels.numel():
+    checked = single_label and not torch.compiler.is_compiling()
+    if checked and labels.dtype in (torch.long, torch.int) and labels.numel():
         low, high = int(labels.min()), int(labels.max())
         if low < 0 or high >= num_labels:
             raise ValueError(

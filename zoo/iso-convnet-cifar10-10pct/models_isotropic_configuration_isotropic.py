@@ -4,8 +4,10 @@
 from typing import Any
 
 from .models_skeleton_configuration_skeleton import IsotropicConfig, standard_presets
+from .models_validation import check_positive_ints, check_positive_odd_int, typed_config
 
 
+@typed_config
 class IsoTransformerConfig(IsotropicConfig):
     """An isotropic vision transformer (ViT/DeiT, Dosovitskiy et al. 2021): self-attention as the token mixer.
 
@@ -18,10 +20,11 @@ class IsoTransformerConfig(IsotropicConfig):
     """
 
     model_type = "iso_transformer"
+    token_mixer = "self_attention"
     presets = standard_presets()
 
     num_attention_heads: int = 3
-    attention_probs_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
     qkv_bias: bool = True
 
     def __post_init__(self, **kwargs: Any) -> None:
@@ -29,6 +32,7 @@ class IsoTransformerConfig(IsotropicConfig):
         self.check_attention_heads()
 
 
+@typed_config
 class IsoMixerConfig(IsotropicConfig):
     """An isotropic MLP-Mixer (Tolstikhin et al. 2021): a token-mixing MLP across the sequence as the token mixer.
 
@@ -42,6 +46,7 @@ class IsoMixerConfig(IsotropicConfig):
     """
 
     model_type = "iso_mixer"
+    token_mixer = "token_mixing_mlp"
     presets = standard_presets(with_heads=False)
 
     position_embedding: str = "none"
@@ -52,12 +57,10 @@ class IsoMixerConfig(IsotropicConfig):
         super().__post_init__(**kwargs)
         if self.token_mixing_hidden_size is None:
             self.token_mixing_hidden_size = max(self.hidden_size // 2, 1)
-        if not isinstance(self.token_mixing_hidden_size, int) or self.token_mixing_hidden_size < 1:
-            raise ValueError(
-                f"token_mixing_hidden_size must be a positive integer, got {self.token_mixing_hidden_size!r}"
-            )
+        check_positive_ints(self, "token_mixing_hidden_size")
 
 
+@typed_config
 class IsoConvNetConfig(IsotropicConfig):
     """An isotropic convolutional network (ConvMixer-like, Trockman & Kolter 2022): a `kernel_size x kernel_size`
     depthwise convolution over the patch grid as the token mixer, inside the same pre-norm residual block.
@@ -71,6 +74,7 @@ class IsoConvNetConfig(IsotropicConfig):
     """
 
     model_type = "iso_convnet"
+    token_mixer = "depthwise_conv"
     presets = standard_presets(with_heads=False, **{"patch4-32": {"kernel_size": 5}, "patch16-224": {"kernel_size": 7}})
 
     position_embedding: str = "none"
@@ -79,10 +83,5 @@ class IsoConvNetConfig(IsotropicConfig):
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
-        if not isinstance(self.kernel_size, int) or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be a positive odd integer, got {self.kernel_size!r}")
-        if self.pooling == "cls":
-            raise ValueError(
-                "pooling must be 'mean' for IsoConvNet (a convolution does not mix a class token), "
-                f"got {self.pooling!r}"
-            )
+        check_positive_odd_int(self, "kernel_size")
+        self.check_patch_tokens_only("IsoConvNet")

@@ -50,11 +50,9 @@ def check_masked_image_modeling_config(config: PreTrainedConfig) -> None:
 
     Raises:
         ValueError: naming the field: `mim_mask_ratio` outside (0, 1), `mim_masking` not in `MASKINGS`,
-            `mim_norm_target` not a bool, `mim_loss` not in `RECONSTRUCTION_LOSSES`.
+            `mim_loss` not in `RECONSTRUCTION_LOSSES` (the fields' types are the typed config's to check).
     """
     check_mask_settings(config.mim_mask_ratio, config.mim_masking, prefix="mim_")
-    if not isinstance(config.mim_norm_target, bool):
-        raise ValueError(f"mim_norm_target must be a bool, got {config.mim_norm_target!r}")
     if config.mim_loss not in RECONSTRUCTION_LOSSES:
         raise ValueError(f"mim_loss must be one of {RECONSTRUCTION_LOSSES}, got {config.mim_loss!r}")
 

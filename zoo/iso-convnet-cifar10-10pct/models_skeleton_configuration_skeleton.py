@@ -8,7 +8,7 @@ from transformers import PreTrainedConfig
 
 from .models_masked_image_modeling import check_masked_image_modeling_config
 from .models_presets import PresetMixin
-from .models_validation import check_field_types
+from .models_validation import check_choices, check_field_values, check_positive_ints, check_rates, typed_config
 
 POSITION_EMBEDDINGS = ("none", "learned", "sincos", "sequence_sincos")
 PATCH_EMBEDDINGS = ("linear", "conv_stem")
@@ -42,6 +42,7 @@ def standard_presets(with_heads: bool = True, **per_geometry: dict[str, Any]) ->
     return presets
 
 
+@typed_config
 class IsotropicConfig(PresetMixin, PreTrainedConfig):
     """Hyperparameters of the isotropic skeleton `patch embedding -> N x (token mixer + MLP) -> norm -> pool`.
 
@@ -75,6 +76,8 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
 
     model_type = "isotropic"
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The registered token mixer of every block (`layers.mixers`); a variant names its own.
+    token_mixer: ClassVar[str | None] = None
 
     image_size: int = 32
     patch_size: int = 4
@@ -83,35 +86,25 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
     num_hidden_layers: int = 12
     intermediate_size: int = 768
     hidden_act: str = "gelu"
-    hidden_dropout_prob: float = 0.0
-    drop_path_rate: float = 0.0
-    layer_norm_eps: float = 1e-6
-    initializer_range: float = 0.02
+    hidden_dropout_prob: float | int = 0.0
+    drop_path_rate: float | int = 0.0
+    layer_norm_eps: float | int = 1e-6
+    initializer_range: float | int = 0.02
     position_embedding: str = "learned"
     patch_embedding: str = "linear"
     pooling: str = "cls"
     final_norm: bool = True
-    mim_mask_ratio: float = 0.6
+    mim_mask_ratio: float | int = 0.6
     mim_masking: str = "random"
     mim_norm_target: bool = False
     mim_loss: str = "mse"
 
     def __post_init__(self, **kwargs: Any) -> None:
-        check_field_types(self)
-        self.check_choice("position_embedding", POSITION_EMBEDDINGS)
-        self.check_choice("patch_embedding", PATCH_EMBEDDINGS)
-        self.check_choice("pooling", POOLINGS)
-        for name in (
-            "image_size",
-            "patch_size",
-            "num_channels",
-            "hidden_size",
-            "num_hidden_layers",
-            "intermediate_size",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_field_values(self)
+        check_choices(self, position_embedding=POSITION_EMBEDDINGS, patch_embedding=PATCH_EMBEDDINGS, pooling=POOLINGS)
+        check_positive_ints(
+            self, "image_size", "patch_size", "num_channels", "hidden_size", "num_hidden_layers", "intermediate_size"
+        )
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size ({self.image_size}) must be divisible by patch_size ({self.patch_size})")
         if self.patch_embedding == "conv_stem" and (self.patch_size < 2 or not math.log2(self.patch_size).is_integer()):
@@ -126,27 +119,39 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             raise ValueError(
                 f"position_embedding='sincos' needs hidden_size divisible by 4, got hidden_size={self.hidden_size}"
             )
-        for name in ("hidden_dropout_prob", "drop_path_rate"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        check_rates(self, "hidden_dropout_prob", "drop_path_rate")
         check_masked_image_modeling_config(self)
         super().__post_init__(**kwargs)
 
     def check_attention_heads(self) -> None:
         """For variants with attention: `num_attention_heads` is a positive integer dividing `hidden_size`."""
+        check_positive_ints(self, "num_attention_heads")
         heads = self.num_attention_heads
-        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
-            raise ValueError(f"num_attention_heads must be a positive integer, got {heads!r}")
         if isinstance(self.hidden_size, int) and self.hidden_size % heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads ({heads})")
-        if not 0.0 <= self.attention_probs_dropout_prob < 1.0:
-            raise ValueError(
-                f"attention_probs_dropout_prob must be in [0, 1), got {self.attention_probs_dropout_prob!r}"
-            )
+        check_rates(self, "attention_probs_dropout_prob")
 
-    def check_choice(self, name: str, choices: tuple[str, ...]) -> None:
-        if getattr(self, name) not in choices:
-            raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+    def token_mixer_names(self) -> list[str]:
+        """The registered name of each block's token mixer: `token_mixer` in every block; variants whose blocks
+        differ (ConViT, PRS-ViT) override this.
+
+        Raises:
+            TypeError: the skeleton's own config, which names no mixer.
+        """
+        if self.token_mixer is None:
+            raise TypeError(
+                f"{type(self).__name__} is the skeleton's config without a token mixer; build a variant's model "
+                "(IsoTransformerModel, ConViTModel, ...) from its config, or set token_mixer in a config subclass"
+            )
+        return [self.token_mixer] * self.num_hidden_layers
+
+    def check_patch_tokens_only(self, variant: str) -> None:
+        """For mixers of the patch grid only, which cannot mix a class token: `pooling` must be `"mean"`."""
+        if self.pooling == "cls":
+            raise ValueError(
+                f"pooling must be 'mean' for {variant} (its token mixer works on the patch grid and does not mix a "
+                f"class token), got {self.pooling!r}"
+            )
 
     @property
     def num_patches(self) -> int:

@@ -7,9 +7,11 @@ from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+from transformers.utils import can_return_tuple
 
 from .layers_block import ResidualBlock
 from .layers_embeddings import ImageTokenEmbeddings
+from .layers_mixers_registry import create_token_mixer
 from .layers_position_embedding import PositionEmbedding
 from .models_classification import classification_loss
 from .models_loading import SafeLoadingMixin
@@ -33,6 +35,9 @@ class IsotropicPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
     input_modalities = ("image",)
     supports_gradient_checkpointing = True
     _supports_sdpa = True
+    # Self-attention blocks also run transformers' other attention functions (`layers.mixers.attention`).
+    _supports_flex_attn = True
+    _supports_flash_attn = True
     _no_split_modules = ["ImageTokenEmbeddings", "ResidualBlock"]
 
     @torch.no_grad()
@@ -76,16 +81,25 @@ def backbone_class_of(head: nn.Module) -> type["IsotropicModel"]:
 class IsotropicModel(IsotropicPreTrainedModel):
     """The backbone: `embeddings -> num_hidden_layers x ResidualBlock(token mixer) -> LayerNorm -> pooling`.
 
-    A variant sets `token_mixer_class` (built as `token_mixer_class(config)`), or overrides `build_token_mixer` when
-    the mixer depends on the layer; `class_token_layer_for(config)` (0: with the embeddings, as ViT) is the index of
-    the block before which the class token joins the patch tokens. Returns `BaseModelOutputWithPooling`:
-    `last_hidden_state` after the final norm, `pooler_output` the class token or the mean of the tokens
-    (`config.pooling`), `hidden_states` (embeddings, then each block's output) and `attentions` (for mixers that
-    have attention maps) on request.
+    Block `i` gets the registered token mixer `config.token_mixer_names()[i]` (`layers.mixers`; the variant's
+    modeling module imports the mixer modules it uses, which registers them); `class_token_layer_for(config)`
+    (0: with the embeddings, as ViT) is the index of the block before which the class token joins the patch tokens.
+    Returns `BaseModelOutputWithPooling`: `last_hidden_state` after the final norm, `pooler_output` the class token
+    or the mean of the tokens (`config.pooling`), `hidden_states` (embeddings, then each block's output) and
+    `attentions` (for mixers that have attention maps) on request.
     """
 
-    token_mixer_class: type[nn.Module]
     block_class: type[ResidualBlock] = ResidualBlock
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # The mixer API before the registry: a subclass using it would silently get the config's mixers instead.
+        old = [name for name in ("token_mixer_class", "build_token_mixer") if name in vars(cls)]
+        if old:
+            raise TypeError(
+                f"{cls.__name__} sets {old}, which the skeleton no longer reads: register the mixer with "
+                "layers.mixers.register_token_mixer and name it in the config (token_mixer or token_mixer_names())"
+            )
 
     def __init__(self, config: IsotropicConfig, use_mask_token: bool = False) -> None:
         super().__init__(config)
@@ -94,20 +108,13 @@ class IsotropicModel(IsotropicPreTrainedModel):
             config, use_mask_token=use_mask_token, class_token_at_input=self.class_token_layer == 0
         )
         rates = torch.linspace(0.0, config.drop_path_rate, config.num_hidden_layers).tolist()
+        mixer_names = config.token_mixer_names()
         self.layers = nn.ModuleList(
-            self.block_class(config, self.build_token_mixer(config, index), drop_path=rate)
+            self.block_class(config, create_token_mixer(mixer_names[index], config, index), drop_path=rate)
             for index, rate in enumerate(rates)
         )
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else nn.Identity()
         self.post_init()
-
-    def build_token_mixer(self, config: IsotropicConfig, layer_index: int) -> nn.Module:
-        if not hasattr(self, "token_mixer_class"):
-            raise TypeError(
-                f"{type(self).__name__} is the skeleton without a token mixer; build a variant's model "
-                "(IsoTransformerModel, ConViTModel, ...) or set token_mixer_class in a subclass"
-            )
-        return self.token_mixer_class(config)
 
     @classmethod
     def class_token_layer_for(cls, config: IsotropicConfig) -> int:
@@ -118,6 +125,7 @@ class IsotropicModel(IsotropicPreTrainedModel):
             return sequence_output[:, 0]
         return sequence_output.mean(dim=1)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -125,14 +133,12 @@ class IsotropicModel(IsotropicPreTrainedModel):
         interpolate_pos_encoding: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> BaseModelOutputWithPooling | tuple:
         if pixel_values is None:
             raise ValueError("pixel_values is required")
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        return_dict = self.config.return_dict if return_dict is None else return_dict
 
         pixel_values = pixel_values.to(self.embeddings.patch_embedding.projection.weight.dtype)
         hidden_states, grid_size = self.embeddings(
@@ -156,7 +162,7 @@ class IsotropicModel(IsotropicPreTrainedModel):
             hidden_states=tuple(all_hidden_states) if output_hidden_states else None,
             attentions=tuple(all_attentions) if all_attentions else None,
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class IsotropicForImageClassification(IsotropicPreTrainedModel):
@@ -183,6 +189,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
     def forward_head(self, pooled_output: torch.Tensor) -> torch.Tensor:
         return self.classifier(pooled_output)
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -190,10 +197,8 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
         interpolate_pos_encoding: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         **loss_kwargs,
     ) -> ImageClassifierOutput | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.forward_features(
             pixel_values,
             interpolate_pos_encoding=interpolate_pos_encoding,
@@ -207,7 +212,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
         output = ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
-        return output if return_dict else output.to_tuple()
+        return output
 
 
 class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrainedModel):
@@ -245,6 +250,7 @@ class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrai
         self.decoder = PixelShuffleDecoder(config.hidden_size, config.patch_size, config.num_channels)
         self.post_init()
 
+    @can_return_tuple
     def forward(
         self,
         pixel_values: torch.Tensor | None = None,
@@ -252,9 +258,7 @@ class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrai
         interpolate_pos_encoding: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
     ) -> MaskedImageModelingOutputWithMask | tuple:
-        return_dict = self.config.return_dict if return_dict is None else return_dict
         hidden_pixels, bool_masked_pos = self.mask_inputs(pixel_values, bool_masked_pos)
         outputs = self.backbone(
             hidden_pixels,
@@ -269,4 +273,4 @@ class IsotropicForMaskedImageModeling(MaskedImageModelingMixin, IsotropicPreTrai
         patch_tokens = outputs.last_hidden_state[:, -grid_height * grid_width :]
         feature_map = patch_tokens.transpose(1, 2).reshape(batch_size, -1, grid_height, grid_width)
         output = self.reconstruct(feature_map, pixel_values, bool_masked_pos, outputs)
-        return output if return_dict else output.to_tuple()
+        return output
