@@ -233,7 +233,6 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
     axis.set_ylabel("top-1 on the 2,000-image test slice")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
-    figure.subplots_adjust(right=0.62)
     save_figure(figure, path)
 
 
