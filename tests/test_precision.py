@@ -86,3 +86,14 @@ def test_a_recipe_runs_in_the_precision_the_machine_is_fast_at(monkeypatch, tmp_
         ["--recipe", "cifar10-10pct-prs-vit", "--output_dir", str(tmp_path), "--precision", "fp32"]
     )
     assert training_args.bf16 is False
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_pretraining_also_runs_in_the_precision_the_machine_is_fast_at(monkeypatch, tmp_path, native):
+    from inductive_zoo.training.pretraining import parse_args as parse_pretraining_args
+
+    cpu_with(monkeypatch, amx=native, avx512_bf16=False)
+    _, training_args = parse_pretraining_args(["--output_dir", str(tmp_path)])
+    assert training_args.bf16 is native
+    _, training_args = parse_pretraining_args(["--output_dir", str(tmp_path), "--precision", "fp32"])
+    assert training_args.bf16 is False

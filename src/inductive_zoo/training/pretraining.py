@@ -11,6 +11,7 @@ with the supervised recipe (`--finetune_epochs`), and writes everything to `pret
 
 import dataclasses
 import logging
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from .callbacks import DINOTeacherCallback, KNNMonitorCallback, NonFiniteLossCal
 from .checkpointing import ResumableTrainer, write_json_atomic
 from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments, parse_overrides
 from .image_classification import run as run_classification
+from .precision import resolve_precision_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +194,12 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PretrainingArguments, TrainingArguments]:
-    return HfArgumentParser((PretrainingArguments, TrainingArguments)).parse_args_into_dataclasses(args=argv)
+    """The pre-training arguments; `--precision auto|bf16|fp32` (default auto, `training.precision`) is resolved
+    into `--bf16` for this machine, as for the supervised recipe."""
+    argv = sys.argv[1:] if argv is None else argv
+    arguments, choice = resolve_precision_arguments(argv)
+    logger.warning(f"precision: {choice.describe()}")
+    return HfArgumentParser((PretrainingArguments, TrainingArguments)).parse_args_into_dataclasses(args=arguments)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
