@@ -54,7 +54,7 @@ from .checkpointing import ResumableTrainer
 from .config_overrides import parse_overrides
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
 from .recipes import expand_recipe_argument
-from .records import TrainingSummary
+from .records import TrainingSummary, describe_precision
 from .whitening import whiten_first_convolution
 
 logger = logging.getLogger(__name__)
@@ -323,9 +323,10 @@ def build_trainer(
     callbacks = [NonFiniteLossCallback(), WallClockCallback()]
     collator = ImageClassificationCollator(processor.image_mean, processor.image_std)
     if model_args.whitening_init:
-        fitting = DecodedImageDataset(train_split, "train", *columns)
-        images = fitting.__getitems__(list(range(min(WHITENING_IMAGES, len(fitting)))))
-        whiten_first_convolution(model, collator(images)["pixel_values"])
+        # Unaugmented, through the training set's own decoding (and cache, with keep_decoded).
+        images, _ = train_dataset.decoded_batch(list(range(min(WHITENING_IMAGES, len(train_dataset)))))
+        pixel_values = collator.pixel_values([{"image": image} for image in images.float().div_(255.0)])
+        whiten_first_convolution(model, pixel_values)
     if model_args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if hasattr(model, "reparameterize"):
@@ -388,9 +389,7 @@ def run(
     and the metrics."""
     trainer = build_trainer(model_args, data_args, training_args)
     if trainer.is_world_process_zero():
-        choice = model_args.precision_choice
-        described = choice.describe() if choice else ("bf16" if training_args.bf16 else "fp32")
-        logger.warning(f"precision: {described}")
+        logger.warning(f"precision: {describe_precision(model_args, training_args)}")
     metrics: dict[str, float] = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
