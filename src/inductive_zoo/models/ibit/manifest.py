@@ -26,6 +26,18 @@ IBIT = VariantManifest(
                 "auto_augment": None,
             },
         ),
+        VariantRecipe(
+            "cifar10-10pct-fast-ibit",
+            "IBiT, 7 x 144, on 10 % of CIFAR-10, with its recipe's settings (RandAugment off, stochastic depth 0.2) "
+            "and the fast-training options (whitened stem, alternating flips, TTA)",
+            "cifar10-10pct-fast",
+            {
+                "model_type": "ibit",
+                "preset": "micro-patch4-32",
+                "config_overrides": overrides_text({**ATTENTION_144_FIELDS, "drop_path_rate": 0.2}),
+                "auto_augment": None,
+            },
+        ),
         full_data_recipe("ibit", "IBiT"),
     ),
     fixed_image_size=True,
