@@ -4,6 +4,7 @@ import argparse
 import sys
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 DEMO_DEFAULTS = [
     "--dataset", "digits",
@@ -37,11 +38,8 @@ def demo(argv: list[str]) -> dict[str, float]:
     from datasets import Image
     from transformers import AutoModelForImageClassification, pipeline
 
-    from .training.image_classification import parse_args, run
-
-    model_args, data_args, training_args = parse_args(DEMO_DEFAULTS + argv)
-    trainer, metrics = run(model_args, data_args, training_args)
-    output_dir = Path(training_args.output_dir)
+    trainer, metrics = train(DEMO_DEFAULTS + argv)
+    output_dir = Path(trainer.args.output_dir)
 
     reloaded = AutoModelForImageClassification.from_pretrained(output_dir)
     classifier = pipeline("image-classification", model=str(output_dir), device="cpu")
@@ -50,13 +48,27 @@ def demo(argv: list[str]) -> dict[str, float]:
     rows = eval_dataset.dataset.select(range(8)).cast_column(image_column, Image())
     names = reloaded.config.id2label
     print(f"\nreloaded {type(reloaded).__name__} from {output_dir}")
-    print(f"pipeline predictions on 8 evaluation images of {data_args.dataset}:")
+    print(f"pipeline predictions on 8 images of the {eval_dataset.split} split:")
     predictions = classifier([row[image_column] for row in rows], top_k=1)
     for row, prediction in zip(rows, predictions, strict=True):
         best = prediction[0]
         print(f"  true {names[row[label_column]]:>12}  predicted {best['label']:>12}  (score {best['score']:.2f})")
     print(f"\neval accuracy: {metrics['eval_accuracy']:.4f} (top-5 {metrics['eval_top5_accuracy']:.4f})")
     return metrics
+
+
+def train(argv: list[str]) -> tuple[Any, dict[str, float]]:
+    """`inductive-zoo train`: the supervised recipe (`training.image_classification`); the saved model gets its
+    remote code (`publishing.add_remote_code`), so that the output folder loads with `trust_remote_code=True`
+    without the package and can be pushed as it is."""
+    from .publishing.remote_code import add_remote_code
+    from .training.image_classification import parse_args, run
+
+    trainer, metrics = run(*parse_args(argv))
+    output_dir = Path(trainer.args.output_dir)
+    if trainer.args.do_train and trainer.is_world_process_zero() and add_remote_code(output_dir):
+        print(f"{output_dir}: saved with its remote code (loads with trust_remote_code=True without inductive_zoo)")
+    return trainer, metrics
 
 
 def list_recipes(argv: list[str]) -> None:
@@ -101,9 +113,7 @@ def main(argv: list[str] | None = None) -> None:
 
         pretrain_main(rest)
     else:
-        from .training.image_classification import main as train_main
-
-        train_main(rest)
+        train(rest)
 
 
 if __name__ == "__main__":

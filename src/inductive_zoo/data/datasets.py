@@ -4,6 +4,7 @@ Every loader returns a `datasets.DatasetDict` with a `"train"` split and an eval
 image and label columns, so that the rest of the pipeline never guesses.
 """
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,10 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, load_dat
 
 DIGITS = "digits"
 EVAL_SPLIT_NAMES = ("validation", "test", "valid", "val")
+# Label columns looked for when a dataset has no `ClassLabel` column (its labels are plain strings or integers).
+LABEL_COLUMN_NAMES = ("label", "labels")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,44 @@ def find_column(dataset: Dataset, feature_type: type, requested: str | None, wha
     for name, feature in dataset.features.items():
         if isinstance(feature, feature_type):
             return name
+    hint = " (a column of strings or integers will do)" if feature_type is ClassLabel else ""
     raise ValueError(
         f"no {what} column of type {feature_type.__name__} in the dataset (columns: {dict(dataset.features)}); "
-        f"name it with the {what}_column argument"
+        f"name it with the {what}_column argument{hint}"
     )
+
+
+def encode_labels(splits: DatasetDict, column: str) -> DatasetDict:
+    """`splits` with the string or integer labels of `column` cast to one `ClassLabel` for every split: the
+    distinct values of all splits, sorted (numerically for integers), named by their text; logged.
+
+    Raises:
+        ValueError: the column holds something else than strings or integers (or both, or missing values).
+    """
+    values: set = set()
+    for split in splits.values():
+        values.update(split[column])
+    kinds = {type(value) for value in values}
+    if not (kinds <= {str} or kinds <= {int}) or not values:
+        raise ValueError(
+            f"label column {column!r} must hold class labels, strings or integers; it holds "
+            f"{sorted(kind.__name__ for kind in kinds) or 'nothing'}"
+        )
+    ordered = sorted(values)
+    names = [str(value) for value in ordered]
+    index = {value: position for position, value in enumerate(ordered)}
+    logger.warning(
+        f"label column {column!r} holds {kinds.pop().__name__} labels: cast to {len(names)} class labels, "
+        f"sorted: {names[:20]}{' ...' if len(names) > 20 else ''}"
+    )
+    encoded = {}
+    for name, split in splits.items():
+        features = split.features.copy()
+        features[column] = ClassLabel(names=names)
+        encoded[name] = split.map(
+            lambda batch: {column: [index[value] for value in batch[column]]}, batched=True, features=features
+        )
+    return DatasetDict(encoded)
 
 
 def load_image_dataset(
@@ -86,14 +125,18 @@ def load_image_dataset(
     A local directory may be in the Hub's layout (parquet shards with a dataset card, like `uoft-cs/cifar10`) or an
     image folder (`train/<class>/*.png`, ...): `datasets.load_dataset` recognises both. The evaluation split is the
     first of `validation`, `test`, `valid`, `val` present; if there is none, a class-balanced `validation_fraction`
-    of `train` is held out with `seed`.
+    of `train` is held out with `seed`. The label column is the first `ClassLabel`, else `label_column` or a column
+    named `label`/`labels` holding strings or integers, which `encode_labels` casts to class labels.
     """
     splits = digits_dataset(seed=seed) if name_or_path == DIGITS else load_dataset(name_or_path)
     if not isinstance(splits, DatasetDict) or "train" not in splits:
         raise ValueError(f"dataset {name_or_path!r} has no 'train' split (splits: {list(splits)})")
     train = splits["train"]
     image_column = find_column(train, Image, image_column, "image")
+    label_column = label_column or next((name for name in LABEL_COLUMN_NAMES if name in train.column_names), None)
     label_column = find_column(train, ClassLabel, label_column, "label")
+    if not isinstance(train.features[label_column], ClassLabel):
+        splits = encode_labels(splits, label_column)
     eval_split = next((name for name in EVAL_SPLIT_NAMES if name in splits), None)
     if eval_split is None:
         labels = np.asarray(train[label_column])

@@ -10,7 +10,8 @@ from datasets import Dataset, Image
 
 
 class CorruptImageError(ValueError):
-    """An image in a dataset could not be decoded; the message names the split, the row index and the column."""
+    """An image in a dataset could not be decoded; the message names the split, the row index, the column and the
+    file (where the dataset records one: image folders do)."""
 
 
 class DecodedImageDataset(torch.utils.data.Dataset):
@@ -60,8 +61,10 @@ class DecodedImageDataset(torch.utils.data.Dataset):
                 image.load()
                 image = image.convert("RGB")
         except (OSError, ValueError, SyntaxError, TypeError, KeyError) as error:
+            path = value.get("path") if isinstance(value, dict) else None
+            file = f" (file {path})" if path else ""
             raise CorruptImageError(
-                f"cannot decode the image at index {index} of split '{self.split}' "
+                f"cannot decode the image at index {index}{file} of split '{self.split}' "
                 f"(column '{self.image_column}'): {type(error).__name__}: {error}"
             ) from error
         if image.size != (self.image_size, self.image_size):

@@ -60,6 +60,11 @@ class ImageTokenEmbeddings(nn.Module):
         embeddings = self.position_embedding(embeddings, grid_size)
         return self.dropout(embeddings), grid_size
 
+    def set_grid_size(self, grid_size: tuple[int, int]) -> None:
+        """Takes images of `grid_size * patch_size` pixels from now on (the position embedding moves with the
+        model's `set_image_size`)."""
+        self.image_size = grid_size[0] * self.patch_size
+
     def prepend_class_token(self, hidden_states: torch.Tensor) -> torch.Tensor:
         class_token = self.cls_token.to(hidden_states.dtype).expand(hidden_states.shape[0], -1, -1)
         return torch.cat([class_token, hidden_states], dim=1)

@@ -6,8 +6,6 @@ import torch
 from torch import nn
 from transformers import PreTrainedConfig
 
-from .pixel_values import check_pixel_values
-
 
 class PatchEmbedding(nn.Module):
     """Turns `(batch, channels, height, width)` pixels into `(batch, num_patches, hidden_size)` tokens.
@@ -46,7 +44,6 @@ class PatchEmbedding(nn.Module):
             self.projection = nn.Conv2d(in_channels, config.hidden_size, kernel_size=1)
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        check_pixel_values(pixel_values, self.num_channels)
         height, width = pixel_values.shape[-2:]
         if height % self.patch_size or width % self.patch_size:
             raise ValueError(f"image size {height}x{width} is not divisible by the patch size {self.patch_size}")

@@ -12,8 +12,8 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
     `torch.compile` traces the model, where a data-dependent branch would break the graph.
 
     Raises:
-        ValueError: `pixel_values` is not 4-D, is an empty batch, has another number of channels than
-            `num_channels`, or holds NaN or infinite values.
+        ValueError: `pixel_values` is not 4-D, is an empty batch, holds integers (raw pixels, not normalised), is
+            channels-last, has another number of channels than `num_channels`, or holds NaN or infinite values.
     """
     if pixel_values.ndim != 4:
         raise ValueError(
@@ -21,12 +21,23 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         )
     if pixel_values.shape[0] == 0:
         raise ValueError(f"pixel_values is an empty batch (shape {tuple(pixel_values.shape)}): nothing to process")
+    if not pixel_values.is_floating_point():
+        raise ValueError(
+            f"pixel_values is a {pixel_values.dtype} tensor (raw 0-255 pixels?) but the model takes normalised "
+            "floats: pass the images through the model's image processor (AutoImageProcessor.from_pretrained), "
+            "which scales and normalises them"
+        )
+    if pixel_values.shape[1] != num_channels and pixel_values.shape[-1] == num_channels:
+        raise ValueError(
+            f"pixel_values of shape {tuple(pixel_values.shape)} looks channels-last (batch, height, width, "
+            f"channels); the model takes (batch, channels, height, width): use pixel_values.permute(0, 3, 1, 2)"
+        )
     if pixel_values.shape[1] != num_channels:
         raise ValueError(
             f"pixel_values has {pixel_values.shape[1]} channels but the model expects config.num_channels="
             f"{num_channels}; convert the images first (the image processor does with do_convert_rgb=True)"
         )
-    checkable = pixel_values.is_floating_point() and not torch.compiler.is_compiling()
+    checkable = not torch.compiler.is_compiling()
     if checkable and not bool(torch.isfinite(pixel_values).all()):
         bad = int((~torch.isfinite(pixel_values)).flatten(1).any(dim=1).nonzero()[0])
         raise ValueError(

@@ -87,6 +87,18 @@ class PositionEmbedding(nn.Module):
         patches = patches.permute(0, 2, 3, 1).reshape(1, -1, self.hidden_size)
         return torch.cat([prefix, patches], dim=1)
 
+    def set_grid_size(self, grid_size: tuple[int, int]) -> None:
+        """Moves the embedding to another patch grid for good, keeping what was learned: a learned table is
+        resampled bicubically over the grid (as `embedding_for`; timm's `resample_abs_pos_embed`), prefix tokens
+        kept; a fixed table is recomputed for the new grid."""
+        if grid_size == self.grid_size:
+            return
+        if self.kind == "learned":
+            self.weight = nn.Parameter(self.embedding_for(grid_size).detach().clone())
+        elif self.kind in ("sincos", "sequence_sincos"):
+            self.table = self.sincos_table(grid_size).to(self.table)
+        self.grid_size = grid_size
+
     def forward(self, embeddings: torch.Tensor, grid_size: tuple[int, int]) -> torch.Tensor:
         position = self.embedding_for(grid_size)
         return embeddings if position is None else embeddings + position

@@ -1,5 +1,6 @@
 """`from_pretrained` that refuses what `PreTrainedModel` only warns about: the zoo's loading rules in one place."""
 
+import copy
 import os
 from typing import Any
 
@@ -8,6 +9,11 @@ from transformers import PreTrainedConfig, PreTrainedModel
 # Backbone parameters that exist only for an objective (the masked-image-modeling mask token) and that a checkpoint
 # of another task therefore legitimately lacks.
 OBJECTIVE_ONLY_BACKBONE_KEYS = ("mask_token",)
+# Config fields a trained checkpoint can take a new value of when it is loaded (`from_pretrained(path, field=...)`):
+# they change no weight's shape or meaning; the image size through `set_image_size`.
+FIELDS_A_CHECKPOINT_CAN_CHANGE = (
+    "image_size", "hidden_dropout_prob", "attention_probs_dropout_prob", "drop_path_rate",
+)  # fmt: skip
 # `from_pretrained` arguments that say where and how to fetch the checkpoint's config.
 HUB_KWARGS = ("cache_dir", "force_download", "proxies", "local_files_only", "token", "revision", "subfolder")
 
@@ -28,7 +34,12 @@ class SafeLoadingMixin:
       initialised); a new head (classifier, decoder) or the mask token is normal when changing task and allowed;
     - raises `CheckpointMismatchError` (instead of transformers' `RuntimeError`) on weights of another shape;
       `ignore_mismatched_sizes=True` re-initialises them, e.g. a classifier for another number of labels, and
-      also allows missing backbone weights.
+      also allows missing backbone weights;
+    - loads a checkpoint at another image size without losing what it learned: with `image_size=S` (or a `config`
+      whose `image_size` differs from the checkpoint's, as `AutoModel...from_pretrained(path, image_size=S)`
+      passes), the model is built and loaded at the checkpoint's size, then moved to `S` by `set_image_size`
+      (position embeddings resampled, ...; `models.image_size`), where transformers would re-initialise the
+      weights whose shape depends on the size.
     """
 
     @classmethod
@@ -38,7 +49,12 @@ class SafeLoadingMixin:
         if kwargs.get("use_safetensors") is None:
             kwargs["use_safetensors"] = True
         wants_loading_info = kwargs.pop("output_loading_info", False)
-        saved_type = checkpoint_model_type(pretrained_model_name_or_path, kwargs)
+        saved_config = checkpoint_config_dict(pretrained_model_name_or_path, kwargs)
+        config = kwargs.get("config")
+        saved_type = config.model_type if isinstance(config, PreTrainedConfig) else saved_config.get("model_type")
+        image_size = requested_image_size(saved_config, kwargs)
+        if image_size is not None and not hasattr(cls, "set_image_size"):
+            raise ValueError(f"{cls.__name__} cannot change its image size; load it without image_size")
         expected_type = cls.config_class.model_type
         if saved_type is not None and saved_type != expected_type:
             raise CheckpointMismatchError(
@@ -76,19 +92,38 @@ class SafeLoadingMixin:
                     f"({shown}); they would be randomly initialised. Is it a checkpoint of this variant with the "
                     "same configuration? Pass ignore_mismatched_sizes=True to initialise them anyway"
                 )
+        if image_size is not None:
+            model.set_image_size(image_size)
         return (model, loading_info) if wants_loading_info else model
 
 
-def checkpoint_model_type(pretrained_model_name_or_path: str | os.PathLike | None, kwargs: dict) -> str | None:
-    """The `model_type` of the config `from_pretrained` will use: the `config` passed, else the checkpoint's."""
+def checkpoint_config_dict(pretrained_model_name_or_path: str | os.PathLike | None, kwargs: dict) -> dict[str, Any]:
+    """The config a checkpoint was saved with, as a dict (empty without a checkpoint); a `config` given by name or
+    path is read instead."""
     config = kwargs.get("config")
-    if isinstance(config, PreTrainedConfig):
-        return config.model_type
-    if pretrained_model_name_or_path is None:
-        return None
+    source = config if isinstance(config, (str, os.PathLike)) else pretrained_model_name_or_path
+    if source is None:
+        return {}
     hub_kwargs = {key: kwargs[key] for key in HUB_KWARGS if key in kwargs}
-    config_dict, _ = PreTrainedConfig.get_config_dict(config or pretrained_model_name_or_path, **hub_kwargs)
-    return config_dict.get("model_type")
+    config_dict, _ = PreTrainedConfig.get_config_dict(source, **hub_kwargs)
+    return config_dict
+
+
+def requested_image_size(saved_config: dict[str, Any], kwargs: dict) -> int | None:
+    """The image size `from_pretrained` is asked for when it differs from the checkpoint's: an `image_size`
+    keyword, else the `image_size` of a `config` object. `kwargs` is rewritten to load at the checkpoint's size
+    (the keyword removed, the config copied with the saved size); `None` when there is nothing to change."""
+    saved_size = saved_config.get("image_size")
+    if saved_size is None:
+        return None
+    requested = kwargs.pop("image_size", None)
+    config = kwargs.get("config")
+    if isinstance(config, PreTrainedConfig) and getattr(config, "image_size", saved_size) != saved_size:
+        requested = requested or config.image_size
+        config = copy.deepcopy(config)
+        config.image_size = saved_size
+        kwargs["config"] = config
+    return None if requested in (None, saved_size) else requested
 
 
 def backbone_keys(model: PreTrainedModel, keys: list[str] | set[str]) -> list[str]:

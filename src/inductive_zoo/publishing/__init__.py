@@ -6,7 +6,7 @@ from ..training.records import MissingEvaluationError, TrainingSummary, read_eva
 from .cards import CardInputs, render_model_card
 from .native import NotTransformersNativeError, export_as_vit
 from .publish import PublishError, PublishResult, publish, stage_repository
-from .remote_code import bundle_modules, write_remote_code
+from .remote_code import add_remote_code, bundle_modules, write_remote_code
 
 __all__ = [
     "CardInputs",
@@ -15,6 +15,7 @@ __all__ = [
     "PublishError",
     "PublishResult",
     "TrainingSummary",
+    "add_remote_code",
     "bundle_modules",
     "export_as_vit",
     "publish",

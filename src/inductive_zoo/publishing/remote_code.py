@@ -11,6 +11,8 @@ rewritten to those names. Nothing is kept by hand, so the bundle always matches 
 
 import ast
 import importlib.util
+import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,3 +171,28 @@ def write_remote_code(config: PreTrainedConfig, output_dir: Path) -> dict[str, s
     for filename, source in bundle_modules(entry_modules).items():
         (output_dir / filename).write_text(source)
     return auto_map
+
+
+def add_remote_code(checkpoint_dir: str | os.PathLike) -> bool:
+    """Makes a checkpoint saved by `save_pretrained` (or `Trainer`) portable: for a zoo variant, writes the variant's
+    bundle beside it and the bundle's `auto_map` into its `config.json` (replacing the `auto_map` of a checkpoint it
+    was fine-tuned from, whose files are not there), so that the folder loads with `trust_remote_code=True` where
+    `inductive_zoo` is not installed and can be pushed to the Hub as it is. Returns whether it did: a model that is
+    not one of the zoo's variants (transformers' own) is left as it is.
+    """
+    from transformers import AutoConfig
+
+    checkpoint_dir = Path(checkpoint_dir)
+    config = AutoConfig.from_pretrained(checkpoint_dir)
+    try:
+        auto_map_for(config)
+    except ValueError:
+        return False
+    auto_map = write_remote_code(config, checkpoint_dir)
+    config_path = checkpoint_dir / "config.json"
+    saved = json.loads(config_path.read_text())
+    saved["auto_map"] = auto_map
+    partial = config_path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, config_path)
+    return True

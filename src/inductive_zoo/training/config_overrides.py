@@ -2,12 +2,14 @@
 configs of one model differ, written the same way."""
 
 import dataclasses
+import difflib
 import json
 import shlex
 from typing import Any
 
 from transformers import PreTrainedConfig
 
+from ..models.loading import FIELDS_A_CHECKPOINT_CAN_CHANGE
 from ..models.manifest import override_value
 
 # Config fields that training itself changes (which PRS-ViT blocks have switched to attention).
@@ -41,6 +43,42 @@ def parse_overrides(text: str | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             overrides[key.strip()] = value.strip()
     return overrides
+
+
+def check_override_fields(config_class: type[PreTrainedConfig], overrides: dict[str, Any]) -> None:
+    """Refuses a field `config_class` does not have (transformers' configs would store it as a new attribute and
+    go on with the default).
+
+    Raises:
+        ValueError: naming the unknown field and the closest valid one.
+    """
+    valid = sorted(field.name for field in dataclasses.fields(config_class))
+    for name in overrides:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; its fields: {valid}"
+            raise ValueError(f"--config_overrides: {config_class.__name__} has no field {name!r}{hint}")
+
+
+def checkpoint_changes(config: PreTrainedConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The overrides that change a trained checkpoint's `config`: those of `FIELDS_A_CHECKPOINT_CAN_CHANGE` whose
+    value differs (an override equal to the checkpoint's value changes nothing and is accepted).
+
+    Raises:
+        ValueError: a field the config does not have (with the closest name), or one a trained checkpoint cannot
+            change (its width, depth, patch size, ...: they set the weights' shapes or meaning).
+    """
+    check_override_fields(type(config), overrides)
+    changes = {name: value for name, value in overrides.items() if getattr(config, name) != value}
+    fixed = sorted(set(changes) - set(FIELDS_A_CHECKPOINT_CAN_CHANGE))
+    if fixed:
+        can_change = [name for name in FIELDS_A_CHECKPOINT_CAN_CHANGE if hasattr(config, name)]
+        raise ValueError(
+            f"--config_overrides: a trained checkpoint cannot change {fixed} (they set the shapes or meaning of its "
+            f"weights); what can change when fine-tuning: {can_change}. To change the others, train a fresh model "
+            "(--model_type and --preset, without --model_name_or_path)"
+        )
+    return changes
 
 
 def model_field_differences(reference: PreTrainedConfig, other: PreTrainedConfig) -> list[str]:

@@ -6,6 +6,7 @@ batched tensor augmentation on the training split, top-1/top-5 accuracy through 
 metric, and a final `save_model` that writes `config.json`, `model.safetensors` and `preprocessor_config.json`.
 """
 
+import dataclasses
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 from transformers import (
     CONFIG_MAPPING,
+    MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING,
     AutoConfig,
     AutoImageProcessor,
     AutoModelForImageClassification,
@@ -51,7 +53,7 @@ from .callbacks import (
     training_wall_time,
 )
 from .checkpointing import ResumableTrainer
-from .config_overrides import parse_overrides
+from .config_overrides import check_override_fields, checkpoint_changes, parse_overrides
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary, describe_precision
@@ -60,6 +62,7 @@ from .whitening import whiten_first_convolution
 logger = logging.getLogger(__name__)
 
 CONFIG_CLASSES = {manifest.model_type: manifest.config_class for manifest in MANIFESTS}
+DEFAULT_PRESET = "micro-patch4-32"
 # Training images (the first of the subset, unaugmented) whose patches set the whitening initialisation.
 WHITENING_IMAGES = 5000
 # Evaluation images on which PRS-ViT's switched blocks are measured after every epoch (`PRSCallback`).
@@ -85,14 +88,23 @@ class ModelArguments:
         },
     )
     image_size: int | None = field(
-        default=None, metadata={"help": "image side for a baseline whose config has none (transformers' ResNet)"}
+        default=None,
+        metadata={
+            "help": "train at this image side: with --model_name_or_path the checkpoint moves to it, keeping what it "
+            "learned (position embeddings resampled; `set_image_size`); for a fresh model it sets config image_size "
+            "(or the images' side for a baseline whose config has none, transformers' ResNet)"
+        },
     )
-    preset: str = field(default="micro-patch4-32", metadata={"help": "named preset of the variant's config"})
+    preset: str | None = field(
+        default=None,
+        metadata={"help": f"named preset of the variant's config (default {DEFAULT_PRESET}); a fresh model only"},
+    )
     config_overrides: str | None = field(
         default=None,
         metadata={
             "help": "comma-separated config fields over the preset, e.g. 'pooling=mean,num_hidden_layers=6'; with "
-            "--recipe, added to the recipe's own (these win)"
+            "--recipe, added to the recipe's own (these win). With --model_name_or_path only fields that can change "
+            "after training (image size, dropout, stochastic depth) are accepted"
         },
     )
     model_name_or_path: str | None = field(
@@ -132,10 +144,23 @@ class ModelArguments:
     )
     # The precision the run uses and why (`training.precision.choose_precision`), set by `parse_args`.
     precision_choice: PrecisionChoice | None = field(default=None, init=False)
+    # The config fields `build_model` changed on a checkpoint (`--config_overrides`, `--image_size`), as recorded.
+    checkpoint_changes: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.whitening_init and self.model_name_or_path:
             raise ValueError("whitening_init sets a fresh model's first convolution; drop it to fine-tune a checkpoint")
+        if self.preset is not None and self.model_name_or_path:
+            raise ValueError(
+                f"--preset {self.preset} builds a fresh model and cannot apply to --model_name_or_path "
+                f"{self.model_name_or_path} (the checkpoint keeps its architecture); drop --preset, or drop "
+                "--model_name_or_path to train the preset from scratch"
+            )
+
+    @property
+    def fresh_preset(self) -> str:
+        """The preset a fresh model is built from."""
+        return self.preset or DEFAULT_PRESET
 
 
 @dataclass
@@ -269,17 +294,20 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[Pre
     # Explicit, so that no float targets could ever switch a trained model (and its pipeline) to multi-label; also
     # for a fine-tuned checkpoint (a pre-trained backbone's config has no problem type).
     labels["problem_type"] = "single_label_classification"
-    if model_args.model_name_or_path:
-        config = AutoConfig.from_pretrained(model_args.model_name_or_path, **labels)
-        model = AutoModelForImageClassification.from_pretrained(
-            model_args.model_name_or_path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes
-        )
-        processor = AutoImageProcessor.from_pretrained(model_args.model_name_or_path)
-        return model, processor
     overrides = parse_overrides(model_args.config_overrides)
+    if model_args.model_name_or_path:
+        return load_checkpoint(model_args, overrides, labels)
+    if model_args.image_size is not None:
+        overrides.setdefault("image_size", model_args.image_size)
     if model_args.model_type in CONFIG_CLASSES:
-        config = CONFIG_CLASSES[model_args.model_type].from_preset(model_args.preset, **overrides, **labels)
+        config_class = CONFIG_CLASSES[model_args.model_type]
+        check_override_fields(config_class, overrides)
+        config = config_class.from_preset(model_args.fresh_preset, **overrides, **labels)
     elif model_args.model_type in CONFIG_MAPPING:
+        config_class = CONFIG_MAPPING[model_args.model_type]
+        if "image_size" not in {field.name for field in dataclasses.fields(config_class)}:
+            overrides.pop("image_size", None)
+        check_override_fields(config_class, overrides)
         config = AutoConfig.for_model(model_args.model_type, **overrides, **labels)
     else:
         raise ValueError(
@@ -291,6 +319,40 @@ def build_model(model_args: ModelArguments, label_names: list[str]) -> tuple[Pre
     if image_size is None:
         raise ValueError(f"{model_args.model_type} configs have no image_size; pass --image_size")
     return model, image_processor_for(image_size, config.num_channels)
+
+
+def load_checkpoint(
+    model_args: ModelArguments, overrides: dict[str, Any], labels: dict[str, Any]
+) -> tuple[PreTrainedModel, Any]:
+    """A checkpoint to fine-tune, with the config changes it can take (`checkpoint_changes`: image size, dropout,
+    stochastic depth; anything else is refused by name) and its image processor resized to the model's images.
+    The changes are recorded in `model_args.checkpoint_changes`."""
+    path = model_args.model_name_or_path
+    config = AutoConfig.from_pretrained(path)
+    if model_args.image_size is not None:
+        overrides = {**overrides, "image_size": model_args.image_size}
+    # A model without a configured image size (transformers' ResNet) takes any: only the images are resized.
+    images_only = {}
+    if not hasattr(config, "image_size") and overrides.get("image_size") is not None:
+        images_only["image_size"] = overrides.pop("image_size")
+    changes = checkpoint_changes(config, overrides)
+    model_class = MODEL_FOR_IMAGE_CLASSIFICATION_MAPPING.get(type(config), None)
+    if "image_size" in changes and not hasattr(model_class, "set_image_size"):
+        raise ValueError(
+            f"--image_size: {type(config).__name__} checkpoints cannot move to another image size here (only the "
+            f"zoo's models can); fine-tune {path} at its image_size {config.image_size}"
+        )
+    config = AutoConfig.from_pretrained(path, **labels, **changes)
+    type(config).from_dict(config.to_dict())  # the changed values are checked like a fresh config's
+    model = AutoModelForImageClassification.from_pretrained(
+        path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes
+    )
+    processor = AutoImageProcessor.from_pretrained(path)
+    image_size = getattr(model.config, "image_size", None) or images_only.get("image_size")
+    if image_size is not None and getattr(processor.size, "height", None) not in (None, image_size):
+        processor = AutoImageProcessor.from_pretrained(path, size={"height": image_size, "width": image_size})
+    model_args.checkpoint_changes = {**changes, **images_only}
+    return model, processor
 
 
 def compute_accuracy_fn():

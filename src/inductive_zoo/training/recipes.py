@@ -8,6 +8,7 @@ erasing), label smoothing, the weights' moving average, precision, and the data 
 the evaluation slice used every epoch). The dataset, output directory and seed are the caller's.
 """
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,8 @@ from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, parse_overrides
 from .records import argument_value, augmentation_arguments, mode_arguments
+
+logger = logging.getLogger(__name__)
 
 # --- shared pieces -------------------------------------------------------------------------------------------------
 
@@ -293,8 +296,33 @@ def expand_recipe_argument(argv: list[str]) -> list[str]:
             else:
                 name, rest = item.partition("=")[2], argv[:position] + argv[position + 1 :]
             recipe = get_recipe(name)
+            if gives_argument(rest, "model_name_or_path"):
+                recipe = recipe_for_checkpoint(recipe)
             return [*recipe.argv(), "--recipe", name, *merged_config_overrides(rest, recipe)]
     return argv
+
+
+# A recipe's arguments that build a fresh model: fine-tuning a checkpoint keeps the checkpoint's architecture and
+# weights, so they do not apply to it.
+FRESH_MODEL_ARGUMENTS = ("preset", "config_overrides", "whitening_init")
+
+
+def gives_argument(argv: list[str], name: str) -> bool:
+    """Whether `argv` sets `--name` (as `--name VALUE` or `--name=VALUE`)."""
+    return any(item == f"--{name}" or item.startswith(f"--{name}=") for item in argv)
+
+
+def recipe_for_checkpoint(recipe: Recipe) -> Recipe:
+    """The recipe without its `FRESH_MODEL_ARGUMENTS`, to fine-tune a checkpoint (`--model_name_or_path`) with its
+    training; the dropped ones are logged."""
+    dropped = {name: recipe.arguments[name] for name in FRESH_MODEL_ARGUMENTS if name in recipe.arguments}
+    if dropped:
+        logger.warning(
+            f"recipe {recipe.name}: fine-tuning a checkpoint keeps its architecture, so the recipe's fresh-model "
+            f"arguments are not used: {dropped}"
+        )
+    kept = {name: value for name, value in recipe.arguments.items() if name not in dropped}
+    return Recipe(recipe.name, recipe.description, kept)
 
 
 def merged_config_overrides(argv: list[str], recipe: Recipe) -> list[str]:

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..models.manifest import overrides_text
+
 # Written into the output directory by `inductive_zoo.training.image_classification.run`.
 TRAINING_SUMMARY_FILE = "training_summary.json"
 # Written by `Trainer.save_metrics`: "all" (our recipe) or "eval" (transformers' example scripts), in that order.
@@ -80,7 +82,8 @@ class TrainingSummary:
         cls, trainer: Any, model_args: Any, data_args: Any, training_time_s: float | None = None
     ) -> "TrainingSummary":
         """The summary of a run of the supervised recipe: its `Trainer` (datasets, model config, arguments), its
-        `ModelArguments` and `DataArguments`, and the wall time of its training (all resumed parts together)."""
+        `ModelArguments` and `DataArguments` (for a fine-tuned checkpoint, `config_overrides` records the changes
+        made to it), and the wall time of its training (all resumed parts together)."""
         fresh = model_args.model_name_or_path is None
         return cls(
             dataset=data_args.dataset,
@@ -88,8 +91,8 @@ class TrainingSummary:
             num_train_examples=len(trainer.train_dataset),
             num_eval_examples=len(trainer.eval_dataset),
             model_type=trainer.model.config.model_type,
-            preset=model_args.preset if fresh else None,
-            config_overrides=model_args.config_overrides if fresh else None,
+            preset=model_args.fresh_preset if fresh else None,
+            config_overrides=model_args.config_overrides if fresh else applied_changes(model_args.checkpoint_changes),
             train_fraction=data_args.train_fraction,
             recipe=recipe_arguments(trainer.args),
             augmentation={name: getattr(data_args, name) for name in AUGMENTATION_FIELDS},
@@ -108,6 +111,11 @@ class TrainingSummary:
     def load(cls, checkpoint_dir: str | os.PathLike) -> "TrainingSummary | None":
         path = Path(checkpoint_dir) / TRAINING_SUMMARY_FILE
         return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def applied_changes(changes: dict[str, Any]) -> str | None:
+    """The config changes made to a fine-tuned checkpoint, as `--config_overrides` spells them (`None`: none)."""
+    return overrides_text(changes) or None
 
 
 def describe_hardware(device: Any) -> str:

@@ -86,9 +86,48 @@ def fit_distance_mask(
     target = relative_target(grid_size, num_prefix_tokens, kernel, scale, sigma)
     if rank > target.shape[0]:
         raise ValueError(f"mask_rank ({rank}) cannot exceed the sequence length ({target.shape[0]})")
-    left, singular, right = torch.linalg.svd(target)
-    root = singular[:rank].sqrt()
-    query_factors = root.view(-1, 1) * left[:, :rank].T
-    offset_factors = root.view(-1, 1) * right[:rank]
+    query_factors, offset_factors = low_rank_factors(target, rank)
     error = torch.linalg.norm(query_factors.T @ offset_factors - target) / torch.linalg.norm(target)
     return MaskFit(query_factors.float(), offset_factors.float(), float(error))
+
+
+def low_rank_factors(matrix: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best rank-`rank` factors `A, B` (each `(..., rank, L)`) with `A^T B ~ matrix` in Frobenius norm: the
+    truncated SVD (Eckart-Young), `A = sqrt(S_r) U_r^T`, `B = sqrt(S_r) V_r^T`; batched over leading dimensions."""
+    left, singular, right = torch.linalg.svd(matrix)
+    root = singular[..., :rank].sqrt().unsqueeze(-1)
+    return root * left[..., :rank].transpose(-1, -2), root * right[..., :rank, :]
+
+
+def resample_relative_mask(
+    relative: torch.Tensor, grid_size: tuple[int, int], new_grid_size: tuple[int, int], num_prefix_tokens: int
+) -> torch.Tensor:
+    """Relative-layout masks `(..., L, L)` over `grid_size` moved to `new_grid_size`, `(..., L', L')`.
+
+    The masks are gathered to absolute layout (query patch x key patch), resampled bicubically over the key grid
+    and then over the query grid (the class token's row and column over the patch grid; its own entry kept), and
+    scattered back to the relative layout of the new grid. A distance kernel resampled this way stays a distance
+    kernel in patch units of the old grid.
+    """
+    old_patches, new_patches = grid_size[0] * grid_size[1], new_grid_size[0] * new_grid_size[1]
+    prefix = num_prefix_tokens
+    absolute = torch.gather(relative, -1, roll_index(old_patches, prefix).expand_as(relative))
+
+    def resize_last(values: torch.Tensor) -> torch.Tensor:
+        """`(..., old_patches)` maps over the old grid -> `(..., new_patches)` over the new one."""
+        leading = values.shape[:-1]
+        maps = values.reshape(-1, 1, *grid_size)
+        maps = torch.nn.functional.interpolate(maps, size=new_grid_size, mode="bicubic", align_corners=False)
+        return maps.reshape(*leading, new_patches)
+
+    patches = resize_last(absolute[..., prefix:, prefix:])
+    patches = resize_last(patches.transpose(-1, -2)).transpose(-1, -2)
+    length = prefix + new_patches
+    resized = absolute.new_empty(*absolute.shape[:-2], length, length)
+    resized[..., prefix:, prefix:] = patches
+    if prefix:
+        resized[..., 0, 0] = absolute[..., 0, 0]
+        resized[..., 0, 1:] = resize_last(absolute[..., 0, 1:])
+        resized[..., 1:, 0] = resize_last(absolute[..., 1:, 0])
+    index = roll_index(new_patches, prefix).expand_as(resized)
+    return torch.empty_like(resized).scatter_(-1, index, resized)

@@ -16,6 +16,7 @@ from ...layers.drop_path import DropPath
 from ...layers.mixers.cada import ContextAwareDecomposedAttention
 from ...layers.pixel_values import check_pixel_values
 from ..classification import classification_loss
+from ..image_size import ImageSizeMixin
 from ..loading import SafeLoadingMixin
 from ..masked_image_modeling import (
     MaskedImageModelingMixin,
@@ -103,7 +104,7 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
         return self.activation(self.drop_path(hidden_states) + residual)
 
 
-class CADAResNetPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
+class CADAResNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions of CADA-ResNet.
 
     Convolutions: He et al. (2015) normal initialisation in fan-out mode with the ReLU gain (torchvision's ResNet),

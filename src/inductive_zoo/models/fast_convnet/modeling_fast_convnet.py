@@ -11,6 +11,7 @@ from transformers.utils import can_return_tuple
 
 from ...layers.pixel_values import check_pixel_values
 from ..classification import classification_loss
+from ..image_size import ImageSizeMixin
 from ..loading import SafeLoadingMixin
 from .configuration_fast_convnet import FastConvNetConfig
 
@@ -32,7 +33,7 @@ class FastConvNetBlock(nn.Module):
         return self.activation(self.second_norm(self.convolution(hidden_states)))
 
 
-class FastConvNetPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
+class FastConvNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation: convolutions He-normal in fan-out mode (as the zoo's other convnets), BatchNorm scale 1
     and shift 0 with fresh running statistics, the classifier normal with std `initializer_range`; everything
     through `transformers.initialization` (`from_pretrained` builds on the meta device)."""

@@ -11,8 +11,10 @@ from transformers.utils import can_return_tuple
 from ...layers.block import ResidualBlock
 from ...layers.embeddings import ImageTokenEmbeddings
 from ...layers.mixers.registry import create_token_mixer
+from ...layers.pixel_values import check_pixel_values
 from ...layers.position_embedding import PositionEmbedding
 from ..classification import classification_loss
+from ..image_size import ImageSizeMixin
 from ..loading import SafeLoadingMixin
 from ..masked_image_modeling import (
     MaskedImageModelingMixin,
@@ -22,7 +24,7 @@ from ..masked_image_modeling import (
 from .configuration_skeleton import IsotropicConfig
 
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
@@ -143,6 +145,7 @@ class IsotropicModel(IsotropicPreTrainedModel):
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
 
+        check_pixel_values(pixel_values, self.config.num_channels)
         pixel_values = pixel_values.to(self.embeddings.patch_embedding.projection.weight.dtype)
         hidden_states, grid_size = self.embeddings(
             pixel_values, bool_masked_pos=bool_masked_pos, interpolate_pos_encoding=bool(interpolate_pos_encoding)
