@@ -23,6 +23,7 @@ from inductive_zoo.data import load_image_dataset
 from inductive_zoo.data.decoding import CorruptImageError, DecodedImageDataset
 from inductive_zoo.data.processing import image_processor_for
 from inductive_zoo.models.registry import manifest_for
+from inductive_zoo.publishing.remote_code import bundle_modules
 from inductive_zoo.training.image_classification import parse_args
 
 FINE_TUNING = [
@@ -296,3 +297,21 @@ def test_a_corrupt_image_in_a_folder_names_its_file(tmp_path):
     with pytest.raises(CorruptImageError, match=r"cat/broken\.png"):
         for dataset in datasets:
             dataset.__getitems__(list(range(len(dataset))))
+
+
+def test_a_truncated_weights_file_is_named(tmp_path):
+    classifier(PRSViTConfig).save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(OSError, match=rf"{tmp_path}: its weights file \(model.safetensors\) cannot be read.*truncated"):
+        AutoModelForImageClassification.from_pretrained(tmp_path)
+
+
+def test_remote_code_on_transformers_4_says_that_it_needs_5(monkeypatch):
+    import transformers
+
+    files = bundle_modules(["inductive_zoo.models.prs_vit.configuration_prs_vit"])
+    source = files["models_prs_vit_configuration_prs_vit.py"]
+    monkeypatch.setattr(transformers, "__version__", "4.57.6")
+    with pytest.raises(ImportError, match=r"needs transformers >= 5, found 4.57.6: pip install --upgrade"):
+        exec(compile(source, "models_prs_vit_configuration_prs_vit.py", "exec"), {})

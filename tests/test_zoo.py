@@ -76,7 +76,7 @@ def test_a_released_card_command_builds_its_checkpoint_model_under_today_s_recip
         assert overrides_argument(differences) in command, command
 
 
-@pytest.mark.parametrize("checkpoint", RELEASED[:1], ids=[path.name for path in RELEASED[:1]])
+@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
 def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(checkpoint, tmp_path):
     examples = sorted((checkpoint / "examples").glob("*.png"))
     code = BLOCK_PACKAGE + PREDICT + "\nassert not any(name.startswith('inductive_zoo') for name in sys.modules)\n"
@@ -96,6 +96,40 @@ def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(
     with torch.no_grad():
         logits = model(**processor([Image.open(path) for path in examples], return_tensors="pt")).logits
     torch.testing.assert_close(torch.tensor(remote["logits"]), logits, rtol=0, atol=1e-5)
+
+
+# Loads every released checkpoint at 64 pixels through its remote code and prints, per checkpoint, the logits' shape
+# or the error.
+AT_64_PIXELS = """
+import json, sys, torch
+from transformers import AutoModelForImageClassification
+outcomes = {}
+for path in json.loads(sys.argv[1]):
+    try:
+        model = AutoModelForImageClassification.from_pretrained(path, trust_remote_code=True, image_size=64).eval()
+        with torch.no_grad():
+            outcomes[path] = [model.config.image_size, list(model(torch.randn(1, 3, 64, 64)).logits.shape)]
+    except ValueError as error:
+        outcomes[path] = str(error)
+print(json.dumps(outcomes))
+"""
+
+
+def test_every_released_checkpoint_moves_to_64_pixels_without_the_package_except_isomixer():
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_PACKAGE + AT_64_PIXELS, json.dumps([str(path) for path in RELEASED])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    for path, outcome in outcomes.items():
+        if AutoConfig.from_pretrained(path).model_type == "iso_mixer":
+            assert "token-mixing MLP has one weight per token position" in outcome
+        else:
+            assert outcome == [64, [1, 10]], path
 
 
 @pytest.mark.slow

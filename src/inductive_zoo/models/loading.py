@@ -4,6 +4,7 @@ import copy
 import os
 from typing import Any
 
+from safetensors import SafetensorError
 from transformers import PreTrainedConfig, PreTrainedModel
 
 # Backbone parameters that exist only for an objective (the masked-image-modeling mask token) and that a checkpoint
@@ -32,6 +33,8 @@ class SafeLoadingMixin:
       a warning, then silently re-initialises whatever does not match, e.g. an IsoTransformer loaded as an IsoMixer);
     - raises `CheckpointMismatchError` when backbone weights are missing from the checkpoint (they would be freshly
       initialised); a new head (classifier, decoder) or the mask token is normal when changing task and allowed;
+    - raises `OSError` naming the checkpoint when its weights file is truncated or corrupt (safetensors' own error
+      names no file);
     - raises `CheckpointMismatchError` (instead of transformers' `RuntimeError`) on weights of another shape;
       `ignore_mismatched_sizes=True` re-initialises them, e.g. a classifier for another number of labels, and
       also allows missing backbone weights;
@@ -74,6 +77,11 @@ class SafeLoadingMixin:
                     f"Original error: {error}"
                 ) from error
             raise
+        except SafetensorError as error:
+            raise OSError(
+                f"{pretrained_model_name_or_path}: its weights file (model.safetensors) cannot be read: {error}. The "
+                "file is truncated or corrupt (an interrupted download or save?); download or save it again"
+            ) from error
         except RuntimeError as error:
             if "ignore_mismatched_sizes" not in str(error):
                 raise

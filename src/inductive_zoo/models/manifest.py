@@ -81,6 +81,8 @@ class VariantManifest:
         class_token: it can take a class token (`pooling="cls"`); `False` for mixers of the patch grid only.
         fixed_image_size: its weights fix the number of tokens (a token-mixing MLP, learned masks), so it runs at
             `config.image_size` only (no multi-crop local views, no `interpolate_pos_encoding`).
+        resizable: a trained model moves to another image size with `set_image_size` (`from_pretrained(path,
+            image_size=S)`); `False` where weights are tied to token positions (IsoMixer's token-mixing MLP).
         attention_heads: the config has `num_attention_heads`, matched to the reference's when variants are compared
             at equal size (`matched_overrides`).
         smoke_preset: its smallest preset at 32 pixels, for smoke runs (`release --budget small`).
@@ -99,6 +101,7 @@ class VariantManifest:
     token_model: bool = True
     class_token: bool = True
     fixed_image_size: bool = False
+    resizable: bool = True
     attention_heads: bool = False
     local_layers_field: str | None = None
     smoke_preset: str = "micro-patch4-32"

@@ -10,6 +10,7 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..models.registry import manifest_for
 from ..training.recipes import RECIPES, repeat_overrides
 from ..training.records import TrainingSummary
 
@@ -153,6 +154,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         repo_id=inputs.repo_id,
         config=inputs.config,
         image_size=inputs.config.image_size,
+        resizable=manifest_for(type(inputs.config)).resizable,
         loading=inputs.loading,
         label_names=[inputs.config.id2label[index] for index in sorted(inputs.config.id2label)],
         config_rows=config_summary(inputs.config),

@@ -477,13 +477,30 @@ def run(
 def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainingArguments]:
     """The recipe's arguments; `--recipe NAME` expands to that recipe's, which the other arguments override."""
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    if "-h" in argv or "--help" in argv or "--help-all" in argv:
+        # transformers' TrainingArguments alone add some 700 lines; `--help` shows the recipe's own arguments.
+        every = "--help-all" in argv
+        types = (ModelArguments, DataArguments, TrainingArguments) if every else (ModelArguments, DataArguments)
+        HfArgumentParser(types, prog="inductive-zoo train", description=TRAIN_HELP, epilog=TRAIN_EPILOG).print_help()
+        sys.exit(0)
+    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments), prog="inductive-zoo train")
     arguments, choice = resolve_precision_arguments(expand_recipe_argument(argv))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(
         args=[*arguments, "--precision", choice.requested]
     )
     model_args.precision_choice = choice
     return model_args, data_args, training_args
+
+
+TRAIN_HELP = (
+    "Trains or fine-tunes an image classifier with Trainer: a recipe (--recipe NAME; `inductive-zoo recipes` lists "
+    "them), a fresh variant (--model_type, --preset, --config_overrides) or a checkpoint (--model_name_or_path, "
+    "optionally at another --image_size), on a Hub dataset, an image folder or local parquet files (--dataset)."
+)
+TRAIN_EPILOG = (
+    "Every option of transformers' TrainingArguments is accepted as well (--output_dir, --num_train_epochs, "
+    "--learning_rate, --per_device_train_batch_size, --resume_from_checkpoint auto, ...); --help-all lists them."
+)
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:

@@ -71,6 +71,7 @@ ISO_MIXER = VariantManifest(
         full_data_recipe("iso_mixer", "IsoMixer"),
     ),
     fixed_image_size=True,
+    resizable=False,
 )
 
 ISO_CONVNET = VariantManifest(
