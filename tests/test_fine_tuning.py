@@ -315,3 +315,29 @@ def test_remote_code_on_transformers_4_says_that_it_needs_5(monkeypatch):
     monkeypatch.setattr(transformers, "__version__", "4.57.6")
     with pytest.raises(ImportError, match=r"needs transformers >= 5, found 4.57.6: pip install --upgrade"):
         exec(compile(source, "models_prs_vit_configuration_prs_vit.py", "exec"), {})
+
+
+def test_the_readme_s_plain_trainer_example_runs(digits_folder, tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("With plain `Trainer`:\n\n```python\n")[1].split("```")[0]
+    zoo = Path(__file__).resolve().parents[1] / "zoo"
+    example = (
+        example.replace('"zoo/', f'"{zoo}/')
+        .replace("path/to/folder", str(digits_folder))
+        .replace("outputs/my-model", str(tmp_path / "my-model"))
+        .replace("num_train_epochs=3", "max_steps=2, report_to='none'")
+    )
+    exec(compile(example, "README.md", "exec"), {})
+    assert json.loads((tmp_path / "my-model" / "config.json").read_text())["image_size"] == 64
+    assert (tmp_path / "my-model" / "models_image_size.py").is_file()
+
+
+def test_train_help_is_the_recipe_s_own_arguments_and_help_all_adds_training_arguments(capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help"])
+    short = capsys.readouterr().out
+    assert short.startswith("usage: inductive-zoo train")
+    assert "--image_size" in short and "--learning_rate" not in short and "--help-all" in short
+    with pytest.raises(SystemExit):
+        cli_main(["train", "--help-all"])
+    assert "--learning_rate" in capsys.readouterr().out
