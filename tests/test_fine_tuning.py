@@ -337,7 +337,7 @@ def test_train_help_is_the_recipe_s_own_arguments_and_help_all_adds_training_arg
         cli_main(["train", "--help"])
     short = capsys.readouterr().out
     assert short.startswith("usage: inductive-zoo train")
-    assert "--image_size" in short and "--learning_rate" not in short and "--help-all" in short
+    assert "--image_size" in short and "--lr_scheduler_type" not in short and "--help-all" in short
     with pytest.raises(SystemExit):
         cli_main(["train", "--help-all"])
-    assert "--learning_rate" in capsys.readouterr().out
+    assert "--lr_scheduler_type" in capsys.readouterr().out
