@@ -23,7 +23,7 @@ from inductive_zoo.data import load_image_dataset
 from inductive_zoo.data.decoding import CorruptImageError, DecodedImageDataset
 from inductive_zoo.data.processing import image_processor_for
 from inductive_zoo.models.registry import manifest_for
-from inductive_zoo.publishing.remote_code import bundle_modules
+from inductive_zoo.publishing.remote_code import remote_code
 from inductive_zoo.training.image_classification import parse_args
 
 FINE_TUNING = [
@@ -310,11 +310,10 @@ def test_a_truncated_weights_file_is_named(tmp_path):
 def test_remote_code_on_transformers_4_says_that_it_needs_5(monkeypatch):
     import transformers
 
-    files = bundle_modules(["inductive_zoo.models.prs_vit.configuration_prs_vit"])
-    source = files["models_prs_vit_configuration_prs_vit.py"]
+    source = remote_code(tiny_config(PRSViTConfig)).files["configuration_prs_vit.py"]
     monkeypatch.setattr(transformers, "__version__", "4.57.6")
     with pytest.raises(ImportError, match=r"needs transformers >= 5, found 4.57.6: pip install --upgrade"):
-        exec(compile(source, "models_prs_vit_configuration_prs_vit.py", "exec"), {})
+        exec(compile(source, "configuration_prs_vit.py", "exec"), {})
 
 
 def test_the_readme_s_plain_trainer_example_runs(digits_folder, tmp_path):
@@ -329,7 +328,7 @@ def test_the_readme_s_plain_trainer_example_runs(digits_folder, tmp_path):
     )
     exec(compile(example, "README.md", "exec"), {})
     assert json.loads((tmp_path / "my-model" / "config.json").read_text())["image_size"] == 64
-    assert (tmp_path / "my-model" / "models_image_size.py").is_file()
+    assert (tmp_path / "my-model" / "modeling_prs_vit.py").is_file()
 
 
 def test_train_help_is_the_recipe_s_own_arguments_and_help_all_adds_training_arguments(capsys):

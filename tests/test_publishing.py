@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import tiny_config
 from hub_server import FakeHub
 from huggingface_hub import ModelCard, constants
 from PIL import Image
@@ -28,21 +29,22 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageClassification, ViTForImageClassification
 
 from inductive_zoo import (
+    VARIANTS,
     ConViTConfig,
     ConViTForImageClassification,
     IsoTransformerConfig,
     IsoTransformerForImageClassification,
 )
+from inductive_zoo.models.registry import manifest_for
 from inductive_zoo.publishing import (
     MissingEvaluationError,
     NotTransformersNativeError,
     PublishError,
-    bundle_modules,
     publish,
     stage_repository,
 )
 from inductive_zoo.publishing.convert import convert
-from inductive_zoo.publishing.remote_code import auto_map_for, write_remote_code
+from inductive_zoo.publishing.remote_code import remote_code, write_remote_code
 from inductive_zoo.training.image_classification import parse_args, run
 
 TOKEN = "hf_zoo_write_token"
@@ -160,7 +162,7 @@ def test_published_repository_is_complete(hub, published, checkpoint) -> None:
     assert config["id2label"] == {str(digit): str(digit) for digit in range(10)}
     assert config["label2id"]["7"] == 7
     assert config["auto_map"]["AutoModelForImageClassification"] == (
-        "models_isotropic_modeling_isotropic.IsoTransformerForImageClassification"
+        "modeling_iso_transformer.IsoTransformerForImageClassification"
     )
     for reference in config["auto_map"].values():
         assert f"{reference.split('.')[0]}.py" in files
@@ -386,20 +388,24 @@ def test_as_transformers_native_refuses_a_non_vit(tmp_path, field: str, value: s
         )
 
 
-def test_remote_code_bundle_is_flat_and_closed() -> None:
-    config = IsoTransformerConfig(hidden_size=32, num_attention_heads=4, intermediate_size=64, num_hidden_layers=1)
-    auto_map, modules = auto_map_for(config)
-    files = bundle_modules(modules)
-    for name, source in files.items():
+@pytest.mark.parametrize("config_class", [config_class for config_class, _, _ in VARIANTS], ids=lambda c: c.__name__)
+def test_remote_code_is_two_closed_files(config_class) -> None:
+    code = remote_code(tiny_config(config_class))
+    configuration, modeling = f"configuration_{config_class.model_type}", f"modeling_{config_class.model_type}"
+    assert set(code.files) == {f"{configuration}.py", f"{modeling}.py"}
+    for name, source in code.files.items():
         for node in ast.walk(ast.parse(source)):
             if isinstance(node, ast.Import):
                 assert not any(alias.name.startswith("inductive_zoo") for alias in node.names), name
             elif isinstance(node, ast.ImportFrom):
-                assert node.level in (0, 1) and not (node.module or "").startswith("inductive_zoo"), name
-                if node.level == 1:
-                    needed = [f"{node.module}.py"] if node.module else [f"{alias.name}.py" for alias in node.names]
-                    assert set(needed) <= set(files), f"{name} imports {needed}"
-    assert set(auto_map) == {"AutoConfig", "AutoModel", "AutoModelForImageClassification"}
+                assert not (node.module or "").startswith("inductive_zoo"), name
+                assert node.level == 0 or (name == f"{modeling}.py" and node.module == configuration), name
+    assert code.auto_map == {
+        "AutoConfig": f"{configuration}.{config_class.__name__}",
+        "AutoModel": f"{modeling}.{manifest_for(config_class).model_class.__name__}",
+        "AutoModelForImageClassification": f"{modeling}."
+        f"{manifest_for(config_class).image_classification_class.__name__}",
+    }
 
 
 def test_convert_vit_writes_a_ready_to_publish_folder(tmp_path) -> None:
@@ -451,9 +457,15 @@ def test_a_convit_bundle_holds_only_what_convit_imports_and_loads_without_the_pa
     auto_map = write_remote_code(model.config, tmp_path)
     config_file = tmp_path / "config.json"
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "auto_map": auto_map}))
-    bundled = {path.name for path in tmp_path.glob("*.py")}
-    foreign = [name for name in bundled if name.startswith(("objectives_", "training_", "data_", "models_cada"))]
-    assert foreign == [] and "layers_cada.py" not in bundled and "layers.py" not in bundled, sorted(bundled)
+    assert {path.name for path in tmp_path.glob("*.py")} == {"configuration_convit.py", "modeling_convit.py"}
+    modeling = (tmp_path / "modeling_convit.py").read_text()
+    # Only the mixers ConViT names (GPSA, self-attention), no other variant's, no objective, no training code.
+    assert "class GatedPositionalSelfAttention" in modeling and "class MultiHeadSelfAttention" in modeling
+    foreign = [
+        "class CADA", "class TokenMixingMLP", "class DepthwiseConvMixer", "class LearnedMasked",
+        "class ConViTForMaskedImageModeling", "class MaskedImageModelingMixin", "import Trainer",
+    ]  # fmt: skip
+    assert [text for text in foreign if text in modeling] == []
     pixels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     torch.save(pixels, tmp_path / "pixels.pt")
     code = (

@@ -14,6 +14,7 @@ from test_publishing import BLOCK_PACKAGE, PREDICT
 from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline
 
 import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
+from inductive_zoo.publishing.remote_code import remote_code
 from inductive_zoo.studies.zoo_table import released_name
 from inductive_zoo.training.config_overrides import overrides_argument
 from inductive_zoo.training.recipes import RECIPES, config_differences
@@ -96,6 +97,15 @@ def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(
     with torch.no_grad():
         logits = model(**processor([Image.open(path) for path in examples], return_tensors="pt")).logits
     torch.testing.assert_close(torch.tensor(remote["logits"]), logits, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
+def test_a_released_checkpoint_s_remote_code_is_today_s_generation(checkpoint):
+    code = remote_code(AutoConfig.from_pretrained(checkpoint))
+    assert sorted(path.name for path in checkpoint.glob("*.py")) == sorted(code.files)
+    for name, source in code.files.items():
+        assert (checkpoint / name).read_text() == source, f"{name} is stale: regenerate it with add_remote_code"
+    assert json.loads((checkpoint / "config.json").read_text())["auto_map"] == code.auto_map
 
 
 # Loads every released checkpoint at 64 pixels through its remote code and prints, per checkpoint, the logits' shape

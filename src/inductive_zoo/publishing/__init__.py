@@ -6,7 +6,7 @@ from ..training.records import MissingEvaluationError, TrainingSummary, read_eva
 from .cards import CardInputs, render_model_card
 from .native import NotTransformersNativeError, export_as_vit
 from .publish import PublishError, PublishResult, publish, stage_repository
-from .remote_code import add_remote_code, bundle_modules, write_remote_code
+from .remote_code import add_remote_code, remote_code, write_remote_code
 
 __all__ = [
     "CardInputs",
@@ -16,10 +16,10 @@ __all__ = [
     "PublishResult",
     "TrainingSummary",
     "add_remote_code",
-    "bundle_modules",
     "export_as_vit",
     "publish",
     "read_evaluation_metrics",
+    "remote_code",
     "render_model_card",
     "stage_repository",
     "write_remote_code",
