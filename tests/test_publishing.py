@@ -185,6 +185,8 @@ def test_model_card_holds_the_evaluated_accuracy(hub, published, checkpoint) -> 
     for example in metadata["widget"]:
         assert example["src"].startswith(f"{hub.url}/{REPO_ID}/resolve/main/examples/")
         assert example["src"].split("/resolve/main/")[1] in hub.files(REPO_ID)
+        # A custom-code model's widget carries the checkpoint's own top-5 (no provider would compute it).
+        assert len(example["output"]) == 5 and {"label", "score"} == set(example["output"][0])
     card = ModelCard(readme)
     assert card.data.eval_results[0].metric_value == accuracy["value"]
     assert "trust_remote_code=True" in card.text and "Cazenavette" in card.text

@@ -24,6 +24,7 @@ from ..training.checkpointing import atomic_directory
 from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
 from .remote_code import write_remote_code
+from .widget import add_widget_outputs
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
 CARD_FILE = "README.md"
@@ -175,6 +176,9 @@ def stage_repository(
         notes=_conversion_notes(checkpoint_dir),
     )
     render_model_card(inputs).save(staging_dir / "README.md")
+    if loading != "transformers_native":
+        # No inference provider runs a custom architecture: the widget shows the checkpoint's own outputs.
+        add_widget_outputs(staging_dir)
     return sorted(path.relative_to(staging_dir).as_posix() for path in staging_dir.rglob("*") if path.is_file())
 
 
