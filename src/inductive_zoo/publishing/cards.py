@@ -2,6 +2,7 @@
 `huggingface_hub.ModelCard` whose metadata (`ModelCardData`) carries the library, pipeline tag, license, tags,
 datasets, metrics, widget examples and a `model-index` filled from the checkpoint's evaluation results."""
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ..models.manifest import overrides_text
 from ..models.registry import manifest_for
+from ..training.config_overrides import parse_overrides
 from ..training.recipes import RECIPES, repeat_overrides
 from ..training.records import TrainingSummary
 
@@ -132,6 +135,16 @@ def initialized_from(summary: TrainingSummary | None) -> str | None:
     return recipe.arguments.get("model_name_or_path") if recipe is not None else None
 
 
+def patch_embedding_phrase(config: Any) -> str:
+    """How the config turns pixels into tokens, in words for the card's architecture sentence."""
+    kind = getattr(config, "patch_embedding", None)
+    if kind == "conv_stem":
+        layers = int(math.log2(config.patch_size))
+        convolutions = f"{layers} stride-2 3x3 convolution{'s' if layers > 1 else ''}"
+        return f"a convolutional stem ({convolutions}, then a 1x1 projection)"
+    return "a linear patch embedding"
+
+
 def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None = None) -> ModelCard:
     """Renders `model_cards/{model_type}.md` (or the one in `template_dir`) into a `ModelCard`.
 
@@ -155,6 +168,9 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         config=inputs.config,
         image_size=inputs.config.image_size,
         resizable=manifest_for(type(inputs.config)).resizable,
+        patch_embedding=patch_embedding_phrase(inputs.config),
+        # A recipe's overrides and a run's own are recorded one after the other; the card names each field once.
+        config_overrides=overrides_text(parse_overrides(inputs.summary.config_overrides)) if inputs.summary else None,
         loading=inputs.loading,
         label_names=[inputs.config.id2label[index] for index in sorted(inputs.config.id2label)],
         config_rows=config_summary(inputs.config),
