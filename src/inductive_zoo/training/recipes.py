@@ -195,6 +195,18 @@ def _catalogue() -> dict[str, Recipe]:
                 "num_train_epochs": FAST_CONVNET_EPOCHS,
             },
         ),
+        Recipe(
+            "cifar10-10pct-fast-resnet18",
+            "Baseline: transformers' ResNet-18 (ImageNet stem) under the biased transformers' fast recipe (RandAugment "
+            "off, whitened stem, alternating flips, TTA) on 10 % of CIFAR-10",
+            {
+                **BASE_ARGUMENTS["cifar10-10pct-fast"],
+                "model_type": "resnet",
+                "image_size": 32,
+                "config_overrides": "layer_type=basic,depths=[2,2,2,2],hidden_sizes=[64,128,256,512]",
+                "auto_augment": None,
+            },
+        ),
         _ten_percent(
             "cifar10-10pct-resnet18",
             "Baseline: transformers' ResNetForImageClassification, ResNet-18 layout with its ImageNet stem, on 10 % "

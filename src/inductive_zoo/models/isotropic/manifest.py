@@ -1,6 +1,13 @@
 """The isotropic family's three variants (Cazenavette & Lucey 2021), as the zoo sees them."""
 
-from ..manifest import ATTENTION_144, ISOTROPIC_144, VariantManifest, VariantRecipe
+from ..manifest import (
+    ATTENTION_144,
+    ATTENTION_144_FIELDS,
+    ISOTROPIC_144,
+    VariantManifest,
+    VariantRecipe,
+    overrides_text,
+)
 from .configuration_isotropic import IsoConvNetConfig, IsoMixerConfig, IsoTransformerConfig
 from .modeling_isotropic import (
     IsoConvNetForImageClassification,
@@ -47,6 +54,19 @@ ISO_TRANSFORMER = VariantManifest(
                 "model_type": "iso_transformer",
                 "preset": "micro-patch4-32",
                 "config_overrides": ATTENTION_144,
+            },
+        ),
+        VariantRecipe(
+            "cifar10-10pct-fast-iso-transformer",
+            "IsoTransformer (the unbiased control), 7 x 144, on 10 % of CIFAR-10, with its released row's settings "
+            "(RandAugment off, stochastic depth 0.2) and the fast-training options (whitened stem, alternating flips, "
+            "TTA)",
+            "cifar10-10pct-fast",
+            {
+                "model_type": "iso_transformer",
+                "preset": "micro-patch4-32",
+                "config_overrides": overrides_text({**ATTENTION_144_FIELDS, "drop_path_rate": 0.2}),
+                "auto_augment": None,
             },
         ),
         full_data_recipe("iso_transformer", "IsoTransformer"),
