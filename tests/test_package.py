@@ -21,6 +21,12 @@ def test_importing_the_package_loads_the_models_only():
     assert loaded == "[]"
 
 
+def test_only_the_demo_page_imports_gradio():
+    code = "import sys, inductive_zoo.publishing, inductive_zoo.cli; print('gradio' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "False"
+
+
 def test_lazy_exports_resolve_to_their_layer_and_unknown_names_raise():
     assert inductive_zoo.PRSCallback.__module__ == "inductive_zoo.training.callbacks"
     assert inductive_zoo.SimCLRModel.__module__ == "inductive_zoo.objectives.joint_embedding"

@@ -28,7 +28,7 @@ DEMO_DEFAULTS = [
 ]  # fmt: skip
 
 # Hub commands: command -> module of `inductive_zoo.publishing` whose `main(argv)` runs it.
-PUBLISHING_COMMANDS = {"publish": "publish", "convert": "convert", "release": "release"}
+PUBLISHING_COMMANDS = {"publish": "publish", "convert": "convert", "release": "release", "demo-page": "demo_page"}
 
 
 def demo(argv: list[str]) -> dict[str, float]:
@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="inductive-zoo", description=__doc__)
     parser.add_argument(
         "command",
-        choices=["demo", "train", "recipes", "pretrain", "study", "publish", "convert", "release"],
+        choices=["demo", "train", "recipes", "pretrain", "study", "publish", "convert", "release", "demo-page"],
         help="demo: train/save/reload/pipeline; train, pretrain: recipes; recipes: list the catalogue; study: the "
-        "papers' studies; publish, convert, release: the Hub",
+        "papers' studies; publish, convert, release: the Hub; demo-page: a checkpoint's Gradio page on localhost "
+        "(the demo extra)",
     )
     command, rest = parser.parse_known_args(argv[:1])[0].command, argv[1:]
     if command == "demo":

@@ -305,6 +305,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="only write the repository into this (empty) folder, upload nothing",
     )
+    parser.add_argument(
+        "--space-dir",
+        "--space_dir",
+        type=Path,
+        default=None,
+        help="also write a Hugging Face Space (Gradio demo page) for the repository into this folder "
+        "(`publishing.demo_page.stage_space`; push it as a Space of its own)",
+    )
     return parser.parse_args(argv)
 
 
@@ -319,6 +327,11 @@ def main(argv: list[str] | None = None) -> PublishResult | list[str]:
         license=args.license,
         example_images=args.example_images,
     )
+    if args.space_dir is not None:
+        from .demo_page import stage_space  # imports no Gradio: only the page itself does
+
+        space_files = stage_space(args.checkpoint_dir, args.space_dir, args.repo_id)
+        print(f"staged a Space for {args.repo_id} in {args.space_dir}: {', '.join(space_files)}")
     try:
         if args.staging_dir is not None:
             endpoint = HfApi(token=args.token).endpoint
