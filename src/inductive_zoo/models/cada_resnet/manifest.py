@@ -48,6 +48,13 @@ CADA_RESNET = VariantManifest(
                 "torch_compile": True,
             },
         ),
+        VariantRecipe(
+            "cifar10-10pct-fast-cada-resnet",
+            "CADA-ResNet (small layout), on 10 % of CIFAR-10, with the fast-training options (whitened stem, "
+            "alternating flips, TTA), eager in the machine's precision",
+            "cifar10-10pct-fast",
+            {"model_type": "cada_resnet", "preset": "small-stem4-32", "config_overrides": "drop_path_rate=0.05"},
+        ),
         # Paper 2's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
         *(
             VariantRecipe(
