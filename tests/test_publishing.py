@@ -444,6 +444,7 @@ def test_release_publishes_every_variant_and_resumes(hub, no_xet, tmp_path) -> N
         assert "model-index" in readme, model_type
         if model_type != "iso_transformer":
             assert "auto_map" in json.loads(hub.files(entry["repo_id"])["config.json"]), model_type
+            assert (Path(entry["space_dir"]) / "app.py").is_file(), model_type
     commits = hub.state.counts["commits"]
     assert release("zoo-org", "digits", tmp_path / "release", budget="small", token=TOKEN, endpoint=hub.url) == state
     assert hub.state.counts["commits"] == commits

@@ -24,6 +24,7 @@ from ..models.registry import manifest_for
 from ..training.recipes import get_recipe, recipe_name
 from ..training.records import MissingEvaluationError, read_evaluation_metrics
 from .cards import dataset_hub_id
+from .demo_page import stage_space
 from .native import is_transformers_native
 from .publish import publish
 
@@ -80,8 +81,9 @@ def release(
     endpoint: str | None = None,
     variants: list[str] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Trains, evaluates and publishes every variant (or `variants`), resuming from `output_dir/release.json`;
-    returns that record: per variant, its repository and published commit."""
+    """Trains, evaluates and publishes every variant (or `variants`), resuming from `output_dir/release.json`, and
+    stages each custom-code variant's demo page as a Space in `output_dir/spaces/NAME` (`demo_page.stage_space`);
+    returns that record: per variant, its repository, published commit and staged Space."""
     from ..models.registry import MANIFESTS
 
     output_dir = Path(output_dir)
@@ -113,6 +115,11 @@ def release(
             dataset_id=dataset_id or dataset_hub_id(dataset),
         )
         state[model_type] = {"repo_id": repo_id, "commit": result.commit}
+        if not native:
+            # The Hub's widget cannot run it: its demo page, staged as a Space to push beside the model.
+            space_dir = output_dir / "spaces" / repo_id.split("/")[-1]
+            stage_space(variant_dir, space_dir, repo_id)
+            state[model_type]["space_dir"] = str(space_dir)
         state_path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         print(f"{model_type}: published to {repo_id} at {result.commit}")
     return state
