@@ -18,7 +18,8 @@ from inductive_zoo.evaluation.test_time_augmentation import (
     tta_logits,
 )
 from inductive_zoo.models.fast_convnet import FastConvNetConfig, FastConvNetForImageClassification
-from inductive_zoo.training.image_classification import parse_args, run
+from inductive_zoo.models.registry import manifest_for
+from inductive_zoo.training.image_classification import build_trainer, parse_args, run
 from inductive_zoo.training.whitening import (
     convolution_patches,
     first_image_convolution,
@@ -237,6 +238,25 @@ def test_every_fast_training_option_resumes_exactly(tmp_path, precision):
     # The saved model loads as a plain (contiguous) checkpoint.
     loaded = AutoModelForImageClassification.from_pretrained(reference)
     assert all(parameter.is_contiguous() for parameter in loaded.parameters())
+
+
+@pytest.mark.parametrize("config_class", CONFIG_CLASSES)
+def test_the_fast_options_build_a_trainer_for_every_variant(tmp_path, config_class):
+    """Whitening, channels-last (CADA-ResNet has 5-D parameters, which a whole-model channels-last cast refuses)."""
+    manifest = manifest_for(config_class)
+    overrides = ",".join(
+        f"{key}={json.dumps(value)}" for key, value in manifest.test_config.items() if key != "num_labels"
+    )
+    argv = [
+        "--model_type", config_class.model_type, "--preset", manifest.smoke_preset, "--config_overrides", overrides,
+        "--max_steps", "1",
+        "--per_device_train_batch_size", "8", "--train_fraction", "0.05", "--whitening_init", "--channels_last",
+        "--output_dir", str(tmp_path), "--report_to", "none", "--do_train",
+    ]  # fmt: skip
+    trainer = build_trainer(*parse_args(argv))
+    convolutions = [module for module in trainer.model.modules() if isinstance(module, torch.nn.Conv2d)]
+    assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) for conv in convolutions)
+    trainer.train()
 
 
 def test_the_card_reports_top1_with_and_without_tta_and_says_what_pipeline_gives(tmp_path):

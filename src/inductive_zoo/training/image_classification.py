@@ -390,7 +390,11 @@ def build_trainer(
         pixel_values = collator.pixel_values([{"image": image} for image in images.float().div_(255.0)])
         whiten_first_convolution(model, pixel_values)
     if model_args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # The 2-D convolutions only: `Module.to(memory_format=...)` on the whole model refuses a parameter of
+        # another rank (CADA-ResNet's 5-D bases).
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.to(memory_format=torch.channels_last)
     if hasattr(model, "reparameterize"):
         # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
         diagnostic_images = eval_dataset.__getitems__(list(range(min(PRS_DIAGNOSTIC_IMAGES, len(eval_dataset)))))
