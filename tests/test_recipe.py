@@ -514,7 +514,7 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
         str(tmp_path) + "/", ""
     )
     table = zoo_table([run(0.5796)], tmp_path / "zoo")
-    assert "prs-vit-cifar10-10pct` (an earlier run of the recipe: 0.5849) |" in table
+    assert "prs-vit-cifar10-10pct` (released from a run this table does not hold: 0.5849) |" in table
     assert "| CPU | fp32 eager |" in table  # the row says how it was trained, as the PRS-ViT recipe does...
     overrides = tuple(mode_overrides("cifar10-10pct-ibit", {"bf16": False}))
     fields = ("test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 1, [], overrides)

@@ -170,7 +170,7 @@ def released_top1(released: Path) -> float | None:
 def checkpoint_cell(released: Path, group: list[ZooRun], runs: list[ZooRun]) -> str:
     """The checkpoint column: the released folder when its card reports the accuracy of one of the row's runs (the
     checkpoint reproduces the row); else the folder with its own accuracy and where it comes from: the run of another
-    row of the table that it reproduces, or an earlier run of the recipe that the table does not hold."""
+    row of the table that it reproduces, or a run that the table does not hold (another recipe's, or earlier)."""
     top1 = released_top1(released)
     if top1 is None:
         return f"`{released.as_posix()}` (accuracy not reported)"
@@ -178,7 +178,7 @@ def checkpoint_cell(released: Path, group: list[ZooRun], runs: list[ZooRun]) -> 
         return f"`{released.as_posix()}`"
     source = next((run for run in runs if run.recipe == group[0].recipe and abs(run.top1 - top1) < 5e-5), None)
     if source is None:
-        return f"`{released.as_posix()}` (an earlier run of the recipe: {top1:.4f})"
+        return f"`{released.as_posix()}` (released from a run this table does not hold: {top1:.4f})"
     return f"`{released.as_posix()}` (seed {source.seed} of the {source.mode} row {source.recipe_cell}: {top1:.4f})"
 
 
