@@ -88,6 +88,13 @@ ISO_MIXER = VariantManifest(
             "cifar10-10pct",
             {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
         ),
+        VariantRecipe(
+            "cifar10-10pct-fast-iso-mixer",
+            "IsoMixer, 7 x 144, on 10 % of CIFAR-10, with the fast-training options (whitened stem, alternating flips, "
+            "TTA)",
+            "cifar10-10pct-fast",
+            {"model_type": "iso_mixer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
+        ),
         full_data_recipe("iso_mixer", "IsoMixer"),
     ),
     fixed_image_size=True,

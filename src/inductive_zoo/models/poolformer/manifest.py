@@ -27,6 +27,13 @@ ISO_POOLFORMER = VariantManifest(
                 "config_overrides": ISOTROPIC_144,
             },
         ),
+        VariantRecipe(
+            "cifar10-10pct-fast-iso-poolformer",
+            "IsoPoolFormer, 7 x 144, on 10 % of CIFAR-10, with the fast-training options (whitened stem, alternating "
+            "flips, TTA)",
+            "cifar10-10pct-fast",
+            {"model_type": "iso_poolformer", "preset": "micro-patch4-32", "config_overrides": ISOTROPIC_144},
+        ),
         full_data_recipe("iso_poolformer", "IsoPoolFormer"),
     ),
     class_token=False,
