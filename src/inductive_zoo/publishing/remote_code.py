@@ -165,6 +165,7 @@ class ModuleGraph:
     def reachable(self, roots: set[str]) -> list[Definition]:
         """The definitions reached from the names `roots`, in dependency order (see the module docstring)."""
         by_name = {name: definition for definition in self.definitions for name in definition.names}
+        registered = {d.registered_as: d for d in self.definitions if d.registered_as is not None}
         kept: dict[int, Definition] = {}
         pending = set(roots)
         while pending:
@@ -174,12 +175,7 @@ class ModuleGraph:
                 continue
             kept[id(definition)] = definition
             pending |= definition.references
-            spelled = set().union(*(kept_definition.spelled for kept_definition in kept.values()))
-            pending |= {
-                next(iter(other.names))
-                for other in self.definitions
-                if other.registered_as in spelled and id(other) not in kept
-            }
+            pending |= {next(iter(registered[mixer].names)) for mixer in definition.spelled & registered.keys()}
         return [definition for definition in self.definitions if id(definition) in kept]
 
 

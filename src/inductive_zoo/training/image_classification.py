@@ -342,8 +342,8 @@ def load_checkpoint(
             f"--image_size: {type(config).__name__} checkpoints cannot move to another image size here (only the "
             f"zoo's models can); fine-tune {path} at its image_size {config.image_size}"
         )
-    config = AutoConfig.from_pretrained(path, **labels, **changes)
-    type(config).from_dict(config.to_dict())  # the changed values are checked like a fresh config's
+    # Rebuilt from the dict, so the changed values are checked like a fresh config's.
+    config = type(config).from_dict({**config.to_dict(), **labels, **changes})
     model = AutoModelForImageClassification.from_pretrained(
         path, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes
     )
