@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(BIN)/inductive-zoo demo $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests training benchmarks
-	$(BIN)/ruff format --check src tests training benchmarks
+	$(BIN)/ruff check src conversion model_cards tests training benchmarks
+	$(BIN)/ruff format --check src conversion model_cards tests training benchmarks
 	$(BIN)/lint-imports
 
 test: lint test-wheel

@@ -2,6 +2,8 @@
 
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from inductive_zoo.models.skeleton import (
     IsotropicModel,
 )
 
+ROOT = Path(__file__).resolve().parents[1]
 HEAVY_MODULES = ("datasets", "pandas", "pyarrow", "sklearn", "matplotlib", "kornia", "inductive_zoo.training")
 
 
@@ -64,3 +67,17 @@ def test_every_exported_model_class_can_be_built():
 def test_the_skeleton_alone_says_to_build_a_variant(skeleton_class):
     with pytest.raises(TypeError, match="build a variant"):
         skeleton_class(inductive_zoo.IsotropicConfig())
+
+
+def test_the_wheel_lists_every_package_of_the_tree():
+    """pyproject lists the packages by hand (the top-level `conversion/` and `model_cards/` are mapped into the
+    package); a package added to the tree but not to the list would be missing from the installed wheel."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    in_tree = set()
+    for name, folder in setuptools["package-dir"].items():
+        base = "inductive_zoo" if name == "" else name
+        root = ROOT / folder / ("inductive_zoo" if name == "" else "")
+        for init in root.rglob("__init__.py"):
+            parts = init.parent.relative_to(root).parts
+            in_tree.add(".".join((base, *parts)))
+    assert in_tree == set(setuptools["packages"])

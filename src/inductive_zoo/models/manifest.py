@@ -72,7 +72,7 @@ class VariantManifest:
         display_name: the name in tables and plots ("IsoMixer").
         config_class, model_class, image_classification_class, masked_image_modeling_class: its classes; the
             config's `model_type` names the variant everywhere (Auto classes, recipes `*-{model type with dashes}`,
-            the card template `publishing/model_cards/{model_type}.md`, which `publish` requires).
+            the card template `model_cards/{model_type}.md`, which `publish` requires).
         test_config: a tiny config (seconds per test) on which the common tests run every class.
         recipes: its recipes; its main recipe on a base B is named `B-{model type with dashes}` (`recipe_name`: the
             one `release` trains), others (ablations) name themselves.

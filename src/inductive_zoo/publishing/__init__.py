@@ -1,4 +1,4 @@
-"""Publishing to the Hub: model cards from `publishing/model_cards/`, `publish` (config, weights, processor, card,
+"""Publishing to the Hub: model cards from the top-level `model_cards/`, `publish` (config, weights, processor, card,
 optional remote code or a transformers-native ViT export), `convert` (third-party checkpoints to ready-to-publish
 folders) and `release` (train, evaluate and publish every variant; `inductive_zoo.publishing.release`)."""
 

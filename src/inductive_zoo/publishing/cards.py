@@ -1,24 +1,27 @@
-"""Model cards: one Jinja template per variant in the package's `publishing/model_cards/` folder, rendered into a
+"""Model cards: one Jinja template per variant in the project's `model_cards/` folder (`inductive_zoo.model_cards` once
+installed), rendered into a
 `huggingface_hub.ModelCard` whose metadata (`ModelCardData`) carries the library, pipeline tag, license, tags,
 datasets, metrics, widget examples and a `model-index` filled from the checkpoint's evaluation results."""
 
 import math
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from .. import model_cards
 from ..models.manifest import overrides_text
 from ..models.registry import manifest_for
 from ..training.config_overrides import parse_overrides
 from ..training.recipes import RECIPES, repeat_overrides
 from ..training.records import TrainingSummary
 
-# The templates' folder, installed with the package (package data).
-MODEL_CARDS_DIR = Path(__file__).resolve().parent / "model_cards"
+# The templates' folder: the top-level `model_cards/`, mapped into the package (pyproject's package-dir).
+MODEL_CARDS_DIR = Path(str(resources.files(model_cards)))
 DEFAULT_LICENSE = "apache-2.0"
 # Metrics reported in the card, by the Trainer's key: (model-index metric type, display name).
 CARD_METRICS = {

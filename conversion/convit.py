@@ -49,7 +49,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.convit import ConViTConfig, ConViTForImageClassification
+from inductive_zoo.models.convit import ConViTConfig, ConViTForImageClassification
+
 from .common import CHECKPOINT_ENTRIES as CHECKPOINT_ENTRIES
 from .common import WRAPPER_PREFIXES as WRAPPER_PREFIXES
 from .common import (

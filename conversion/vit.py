@@ -38,7 +38,12 @@ import re
 import torch
 from transformers import ViTConfig, ViTForImageClassification, ViTModel
 
-from ..models.isotropic import IsoTransformerConfig, IsoTransformerForImageClassification, IsoTransformerModel
+from inductive_zoo.models.isotropic import (
+    IsoTransformerConfig,
+    IsoTransformerForImageClassification,
+    IsoTransformerModel,
+)
+
 from .common import build_config, square_side
 
 # ViT key -> ours for the parameters outside the layers, named alike in both layouts (model prefix stripped).

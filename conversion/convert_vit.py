@@ -20,8 +20,9 @@ from transformers import (
     ViTForImageClassification,
 )
 
-from ..data.processing import image_processor_for
-from ..models.isotropic import IsoTransformerConfig
+from inductive_zoo.data.processing import image_processor_for
+from inductive_zoo.models.isotropic import IsoTransformerConfig
+
 from . import convert_vit_model
 
 TOLERANCE = 1e-4

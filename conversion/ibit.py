@@ -72,7 +72,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.ibit import IBiTConfig, IBiTForImageClassification, roll_index
+from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification, roll_index
+
 from .common import (
     block_depth,
     build_config,

@@ -188,7 +188,7 @@ def save_converted(model: PreTrainedModel, output_dir: Path, check: bool) -> Non
     Raises:
         SystemExit: with `check`, the reloaded model differs by more than `RELOAD_TOLERANCE`.
     """
-    from ..data import image_processor_for  # here: `inductive_zoo.data` imports `datasets`, slow to import
+    from inductive_zoo.data import image_processor_for  # here: `inductive_zoo.data` imports `datasets`, slow to import
 
     config = model.config
     model.save_pretrained(output_dir)

@@ -1,0 +1,1 @@
+"""The model card templates (Jinja), one per variant plus `_common.md`; `publishing.cards` renders them."""
