@@ -15,6 +15,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassi
 
 import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
 from inductive_zoo.publishing.remote_code import remote_code
+from inductive_zoo.studies.release_table import END, START, read_releases, release_table
 from inductive_zoo.studies.zoo_table import released_name
 from inductive_zoo.training.config_overrides import overrides_argument
 from inductive_zoo.training.recipes import RECIPES, config_differences
@@ -29,6 +30,22 @@ def card_accuracy(checkpoint: Path) -> tuple[float, str]:
     results = ModelCard.load(checkpoint / "README.md").data.eval_results
     top1 = next(result for result in results if result.metric_type == "accuracy")
     return top1.metric_value, top1.dataset_split
+
+
+def test_the_readme_s_release_table_is_today_s_generation_from_the_cards():
+    """One row per released checkpoint, each with its own card's figures: the README holds exactly what
+    `inductive-zoo study release-table --zoo zoo --readme README.md` writes."""
+    releases = read_releases(ZOO)
+    assert [release.directory.name for release in releases] == sorted(
+        (path.name for path in RELEASED), key=lambda name: -card_accuracy(ZOO / name)[0]
+    )
+    for release in releases:
+        assert release.top1 == card_accuracy(release.directory)[0]
+    readme = (ZOO.parent / "README.md").read_text()
+    committed = readme.split(START, 1)[1].split(END, 1)[0].strip("\n")
+    assert committed == release_table(releases).strip("\n").replace("`" + str(ZOO), "`zoo"), (
+        "the README's release table is stale: run `inductive-zoo study release-table --zoo zoo --readme README.md`"
+    )
 
 
 def test_the_zoo_fits_its_size_budget():
@@ -167,3 +184,24 @@ def test_a_released_checkpoint_reproduces_its_card_accuracy_on_the_cifar10_test_
             correct += (model(pixel_values=batch["pixel_values"]).logits.argmax(-1) == batch["labels"]).sum().item()
     accuracy, _ = card_accuracy(checkpoint)
     assert abs(correct / len(test) - accuracy) <= 0.005, (correct / len(test), accuracy)
+
+
+def test_the_release_table_refuses_a_card_without_its_training_sentence_and_a_readme_without_markers(tmp_path):
+    from inductive_zoo.studies.release_table import read_release, replace_between_markers
+
+    checkpoint = tmp_path / "prs-vit-cifar10-10pct"
+    checkpoint.mkdir()
+    source = ZOO / "prs-vit-cifar10-10pct"
+    for name in ("config.json", "model.safetensors"):
+        (checkpoint / name).write_bytes((source / name).read_bytes())
+    card = (source / "README.md").read_text()
+    (checkpoint / "README.md").write_text(card)
+    assert read_release(checkpoint).recipe == "cifar10-10pct-fast-prs-vit"
+    (checkpoint / "README.md").write_text(card.replace("Training took", "It took"))
+    with pytest.raises(ValueError, match=r"README\.md: no 'Training took"):
+        read_release(checkpoint)
+    with pytest.raises(ValueError, match="no <!-- RELEASE_TABLE_START -->"):
+        replace_between_markers("# a README without the table\n", "| table |\n", "README.md")
+    assert replace_between_markers(f"a\n{START}\nold\n{END}\nb\n", "| new |\n", "README.md") == (
+        f"a\n{START}\n| new |\n{END}\nb\n"
+    )

@@ -1,6 +1,7 @@
 """The papers' experiments as runnable studies, each writing a table (Markdown + CSV), a plot (PNG) and the command
 and environment beside them: `inductive-zoo study NAME ...` with NAME one of data-efficiency, fourier,
-attention-maps, isotropic-bias, prs-schedule; and the zoo table of the recipe runs, `inductive-zoo study zoo-table`."""
+attention-maps, isotropic-bias, prs-schedule; the table of the recipe runs, `inductive-zoo study zoo-table`; and the
+table of the released checkpoints, `inductive-zoo study release-table`."""
 
 import sys
 from importlib import import_module
@@ -13,6 +14,7 @@ STUDIES = {
     "isotropic-bias": "isotropic_bias",
     "prs-schedule": "prs_schedule",
     "zoo-table": "zoo_table",
+    "release-table": "release_table",
 }
 
 
