@@ -5,8 +5,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from inductive_zoo import ConViTConfig, ConViTForImageClassification, ConViTModel
 from inductive_zoo.conversion import (
     convert_convit,
     convert_convit_model,
@@ -15,6 +13,8 @@ from inductive_zoo.conversion import (
     infer_convit_hyperparameters,
     unwrap_convit_checkpoint,
 )
+
+from inductive_zoo import ConViTConfig, ConViTForImageClassification, ConViTModel
 from inductive_zoo.layers import GatedPositionalSelfAttention
 from inductive_zoo.layers.mixers.positional_attention import kernel_offsets
 

@@ -22,8 +22,9 @@ from inductive_zoo.data import (
     class_balanced_subset,
     load_image_dataset,
 )
-from inductive_zoo.training.callbacks import EMA_WEIGHTS_NAME, ModelEMACallback, PRSCallback, state_tensors
 from inductive_zoo.training.checkpointing import ResumableTrainer
+from inductive_zoo.training.ema import EMA_WEIGHTS_NAME, ModelEMACallback, state_tensors
+from inductive_zoo.training.prs_switches import PRSCallback
 
 # Digits (embedded, offline): 5 % is 72 training images, 6 steps of 12 per epoch, 18 steps in 3 epochs. The linear
 # schedule over 2 convolution epochs switches layer 1 at epoch 0 and layer 0 at epoch 2 (step 12).

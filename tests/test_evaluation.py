@@ -27,8 +27,8 @@ from inductive_zoo.evaluation import (
     knn_accuracy,
     linear_probe_accuracy,
 )
-from inductive_zoo.training.callbacks import KNNMonitorCallback
 from inductive_zoo.training.image_classification import build_trainer, parse_args
+from inductive_zoo.training.knn_monitor import KNNMonitorCallback
 
 VARIANTS_BY_TYPE = {variant[0].model_type: variant for variant in inductive_zoo.VARIANTS}
 

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch.nn import functional as F
-
 from inductive_zoo.conversion import (
     convert_ibit,
     convert_ibit_model,
@@ -16,6 +14,8 @@ from inductive_zoo.conversion import (
     ibit_config_from_reference,
     infer_ibit_hyperparameters,
 )
+from torch.nn import functional as F
+
 from inductive_zoo.models.ibit import IBiTConfig, IBiTForImageClassification
 
 # Small reference models: the reference `IBiT(...)` arguments, plus `depth` and the MLP width (fixed there to 12 and

@@ -14,7 +14,7 @@ from inductive_zoo.data.views import MultiViewCollator, MultiViewConfig
 from inductive_zoo.models.registry import MANIFESTS
 from inductive_zoo.objectives.joint_embedding import DINOModel, SimCLRModel, dino_model_class, simclr_model_class
 from inductive_zoo.objectives.self_distillation import teacher_momentum
-from inductive_zoo.training.callbacks import DINOTeacherCallback
+from inductive_zoo.training.dino_teacher import DINOTeacherCallback
 
 HEADS = dict(
     simclr_hidden_size=64,

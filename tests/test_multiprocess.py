@@ -13,7 +13,7 @@ from accelerate.data_loader import BatchSamplerShard, SeedableRandomSampler
 from safetensors.torch import load_file
 from torch.utils.data import BatchSampler, RandomSampler
 
-from inductive_zoo.training.checkpointing import repeated_images
+from inductive_zoo.training.seeded_data import repeated_images
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFICATION_SCRIPT = ROOT / "training" / "run_image_classification.py"

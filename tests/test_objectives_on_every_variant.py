@@ -8,7 +8,8 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainingArguments
 
 import inductive_zoo
-from inductive_zoo.training.callbacks import DINOTeacherCallback, PRSCallback
+from inductive_zoo.training.dino_teacher import DINOTeacherCallback
+from inductive_zoo.training.prs_switches import PRSCallback
 
 OBJECTIVES = ("mim", "simclr", "dino")
 # Small joint-embedding heads: the defaults (DINO: 4096 prototypes) would dominate a tiny backbone's cost.

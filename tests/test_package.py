@@ -31,7 +31,7 @@ def test_only_the_demo_page_imports_gradio():
 
 
 def test_lazy_exports_resolve_to_their_layer_and_unknown_names_raise():
-    assert inductive_zoo.PRSCallback.__module__ == "inductive_zoo.training.callbacks"
+    assert inductive_zoo.PRSCallback.__module__ == "inductive_zoo.training.prs_switches"
     assert inductive_zoo.SimCLRModel.__module__ == "inductive_zoo.objectives.joint_embedding"
     assert set(inductive_zoo.SELF_SUPERVISED_MODELS) == {"simclr", "dino"}
     assert {"PRSCallback", "DINOModel"} <= set(dir(inductive_zoo))

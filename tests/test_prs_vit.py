@@ -18,8 +18,8 @@ from inductive_zoo.data import (
     load_image_dataset,
 )
 from inductive_zoo.layers import kernel_offsets
-from inductive_zoo.training.callbacks import prs_switch_epochs
 from inductive_zoo.training.image_classification import build_trainer, parse_args
+from inductive_zoo.training.prs_switches import prs_switch_epochs
 
 
 @pytest.fixture(scope="module")

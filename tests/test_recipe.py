@@ -123,7 +123,7 @@ def test_per_image_draws_leave_the_global_generator_alone_and_need_one_seed_per_
 def test_recipes_fetch_each_image_with_its_own_seed_through_seeded_batches():
     from inductive_zoo.data import DecodedImageDataset
     from inductive_zoo.data.augmentation import ImageClassificationCollator
-    from inductive_zoo.training.checkpointing import SeededBatches
+    from inductive_zoo.training.seeded_data import SeededBatches
 
     augmentation = BatchAugmentation(AugmentationConfig(**EVERY_OPERATION))
     data = digits_dataset(seed=0)["train"]
@@ -139,7 +139,7 @@ def test_recipes_fetch_each_image_with_its_own_seed_through_seeded_batches():
 
 
 def test_multi_process_runs_say_why_they_cannot_match_one_process():
-    from inductive_zoo.training.checkpointing import multiprocess_differences
+    from inductive_zoo.training.seeded_data import multiprocess_differences
 
     assert multiprocess_differences(434, 31, 2, drop_last=False, per_batch_draws=[]) == []
     (partial,) = multiprocess_differences(143, 18, 2, drop_last=False, per_batch_draws=[])

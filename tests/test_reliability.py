@@ -15,18 +15,16 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForImageClassification, TrainerCallback, TrainerControl, TrainerState
 
-from inductive_zoo.training.callbacks import NonFiniteLossCallback, NonFiniteLossError
+from inductive_zoo.training.atomic_writes import atomic_directory, write_json_atomic
 from inductive_zoo.training.checkpointing import (
     STAGING_DIR_NAME,
     IncompleteCheckpointError,
-    SeededBatches,
-    atomic_directory,
-    batch_seed,
     check_complete_checkpoint,
     last_complete_checkpoint,
-    write_json_atomic,
 )
 from inductive_zoo.training.image_classification import build_trainer, parse_args, run
+from inductive_zoo.training.nan_guard import NonFiniteLossCallback, NonFiniteLossError
+from inductive_zoo.training.seeded_data import SeededBatches, batch_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSIFICATION_SCRIPT = ROOT / "training" / "run_image_classification.py"

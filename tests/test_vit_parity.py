@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
-
-from inductive_zoo import IsoTransformerForImageClassification, IsoTransformerModel
 from inductive_zoo.conversion import (
     convert_vit,
     convert_vit_model,
     convert_vit_state_dict,
     iso_transformer_config_from_vit,
 )
+from torch import nn
+from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
+
+from inductive_zoo import IsoTransformerForImageClassification, IsoTransformerModel
 
 TOLERANCE = 1e-4
 

@@ -25,9 +25,9 @@ _LAZY_EXPORTS = {
     "SimCLRModel": ".objectives.joint_embedding",
     "dino_model_class": ".objectives.joint_embedding",
     "simclr_model_class": ".objectives.joint_embedding",
-    "DINOTeacherCallback": ".training.callbacks",
-    "KNNMonitorCallback": ".training.callbacks",
-    "PRSCallback": ".training.callbacks",
+    "DINOTeacherCallback": ".training.dino_teacher",
+    "KNNMonitorCallback": ".training.knn_monitor",
+    "PRSCallback": ".training.prs_switches",
 }
 
 

@@ -167,7 +167,7 @@ class DINOModel(JointEmbeddingPreTrainedModel):
 
     The teacher is a registered submodule (saved in `model.safetensors`, restored by a resumed `Trainer`), sharing
     no tensor with the student; it is initialised as a copy of the student and then follows it by EMA, which
-    `training.callbacks.DINOTeacherCallback` applies (`update_teacher`) after every optimizer step, also setting
+    `training.dino_teacher.DINOTeacherCallback` applies (`update_teacher`) after every optimizer step, also setting
     `dino_epoch` (a plain attribute, 0 until then) from the Trainer's epoch. Local views at another size than
     `config.image_size` are run with `interpolate_pos_encoding=True`; IsoMixer and IBiT, fixed to their size,
     raise `ValueError` on them. `forward(global_views (G, B, C, S, S), local_views (L, B, C, s, s) = None,

@@ -20,7 +20,7 @@ from pathlib import Path
 from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
-from ..training.checkpointing import atomic_directory
+from ..training.atomic_writes import atomic_directory
 from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
 from .remote_code import write_remote_code

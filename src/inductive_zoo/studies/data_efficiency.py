@@ -33,7 +33,7 @@ from typing import Any
 from ..data import load_image_dataset
 from ..models.prs_vit import PRSViTConfig
 from ..models.registry import MANIFESTS_BY_MODEL_TYPE
-from ..training.checkpointing import write_json_atomic
+from ..training.atomic_writes import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .plotting import figure_grid, save_figure
 from .records import comma_list, markdown_table, record_run, write_csv

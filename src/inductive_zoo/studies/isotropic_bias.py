@@ -34,7 +34,7 @@ from ..data import DecodedImageDataset, MaskedImageModelingCollator, load_image_
 from ..data.processing import IMAGENET_MEAN, IMAGENET_STD
 from ..models.masked_image_modeling import reconstructed_image
 from ..models.registry import MANIFESTS
-from ..training.checkpointing import write_json_atomic
+from ..training.atomic_writes import write_json_atomic
 from ..training.pretraining import PretrainingArguments
 from ..training.pretraining import run as run_pretraining
 from .plotting import figure_grid, save_figure

@@ -43,9 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..training.callbacks import content_weights, prs_switch_epochs
-from ..training.checkpointing import write_json_atomic
+from ..training.atomic_writes import write_json_atomic
 from ..training.image_classification import parse_args, run
+from ..training.prs_switches import content_weights, prs_switch_epochs
 from .fourier import analyse
 from .inputs import image_batch, load_model, parse_labelled
 from .plotting import depth_colours, figure_grid, save_figure
@@ -140,7 +140,7 @@ def baseline_record(label: str, directory: str, args: argparse.Namespace) -> dic
 
 def negative_content_heads(run_dir: Path) -> list[list[int] | None]:
     """Per reparameterizable block of a cell's saved model: `[heads with a negative content weight, heads]`, `None`
-    for a block still a convolution (`training.callbacks.content_weights`; `PRSCallback` logs only their mean)."""
+    for a block still a convolution (`training.prs_switches.content_weights`; `PRSCallback` logs only their mean)."""
     return [
         None if weight is None else [int((weight < 0).sum()), weight.numel()]
         for weight in content_weights(load_model(str(run_dir)))

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 import transformers
 
-from ..training.checkpointing import write_json_atomic
+from ..training.atomic_writes import write_json_atomic
 
 
 def environment() -> dict[str, Any]:

@@ -1,43 +1,34 @@
-"""Writing that survives a kill, and a `Trainer` whose checkpoints are atomic and whose resume is exact.
+"""A `Trainer` whose checkpoints are atomic and whose resume is exact: `ResumableTrainer` writes every checkpoint into a
+staging directory and renames it to `checkpoint-N` only when every process has finished writing, rotates old
+checkpoints only after that, resolves `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint,
+refuses to resume a checkpoint as another run, and draws the training data's randomness from seeds
+(`training.seeded_data`). Callbacks can keep state beside the model's (a weight average, `ModelEMACallback`) in its
+checkpoints and have evaluation use it. How a kill is survived: `training.atomic_writes`."""
 
-- `atomic_directory(path)`: build a directory under a temporary name beside `path`, then rename it into place, so
-  that readers see either the previous directory or the complete new one (published models, exported results).
-- `write_json_atomic(path, data)`: the same for one JSON file (finished cells of a study, results).
-- `ResumableTrainer`: a `Trainer` that writes every checkpoint into a staging directory and renames it to
-  `checkpoint-N` only when every process has finished writing, rotates old checkpoints only after that, resolves
-  `resume_from_checkpoint="last"` / `"auto"` to the last complete checkpoint, and draws the randomness of the
-  training data from seeds of `(seed, epoch, image index)` (the augmentation, per image) and `(seed, epoch, batch
-  indices)` (what is drawn per batch: mixup pairs, masks, views), so that a run resumed in the middle of an epoch
-  sees exactly the batches the uninterrupted run saw, and warns when a multi-process run cannot match one process.
-  Callbacks can keep state beside the model's (a weight average, `ModelEMACallback`) in its checkpoints and have
-  evaluation use it.
-
-Atomicity here is against the process being killed (SIGKILL, pre-emption, out-of-memory): `os.replace` of a
-directory or a file within one file system is atomic on POSIX. Files are flushed to the operating system, not
-`fsync`ed to disk, except in `write_json_atomic`; a power loss can still lose recently written checkpoints.
-"""
-
-import copy
-import json
 import logging
 import os
-import random
 import re
 import shutil
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainerState
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
+from .atomic_writes import replace_directory
 from .config_overrides import model_field_differences, overrides_argument
 from .records import MODE_FIELDS, mode_arguments
+from .seeded_data import (
+    RepeatedImagesCallback,
+    SeededBatches,
+    SeededBatchesEpochCallback,
+    first_item,
+    multiprocess_differences,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,62 +45,6 @@ WEIGHT_FILES = (
 
 class IncompleteCheckpointError(ValueError):
     """A checkpoint directory lacks files every complete checkpoint has (a save was interrupted)."""
-
-
-def replace_directory(source: str | Path, target: str | Path) -> None:
-    """Moves the directory `source` to `target`, replacing an existing `target`.
-
-    A new `target` appears in one `os.replace`. An existing one is first renamed aside and deleted after the move,
-    so a kill between the two renames leaves it complete under `.{name}.replaced-*` beside `target`.
-    """
-    source, target = Path(source), Path(target)
-    if not target.exists():
-        os.replace(source, target)
-        return
-    aside = target.with_name(f".{target.name}.replaced-{uuid.uuid4().hex[:8]}")
-    os.replace(target, aside)
-    os.replace(source, target)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
-@contextmanager
-def atomic_directory(path: str | Path) -> Iterator[Path]:
-    """Yields an empty staging directory beside `path`; on a normal exit it becomes `path` (replacing an existing
-    one), on an exception it is deleted and `path` is left as it was.
-
-        with atomic_directory("outputs/published") as staging:
-            model.save_pretrained(staging)
-            processor.save_pretrained(staging)
-
-    A process killed inside the block leaves `path` untouched and a `.{name}.incomplete-*` directory beside it.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.incomplete-{uuid.uuid4().hex[:8]}")
-    staging.mkdir()
-    try:
-        yield staging
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace_directory(staging, target)
-
-
-def write_json_atomic(path: str | Path, data: Any, indent: int | None = 2) -> None:
-    """Writes `data` as JSON to `path` through a temporary file in the same directory, `fsync`ed and then renamed
-    over `path`: a reader or a process killed at any moment sees the old content or the new one, never a part."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=indent)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def checkpoint_step(path: str | Path) -> int | None:
@@ -154,168 +89,6 @@ def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
             continue
         return candidate
     return None
-
-
-def batch_seed(seed: int, epoch: int, indices: list[int]) -> int:
-    """A 64-bit seed that depends on the run's seed, the epoch and the (ordered) dataset indices of one batch."""
-    sequence = np.random.SeedSequence([int(seed), int(epoch), *(int(index) for index in indices)])
-    return int(sequence.generate_state(1, dtype=np.uint64)[0])
-
-
-def sample_seed(seed: int, epoch: int, index: int) -> int:
-    """A 64-bit seed of one training image's random draws in one epoch: a function of the run's seed, the epoch
-    and the image's dataset index only, so the image draws the same in any batch and on any process."""
-    return batch_seed(seed, epoch, [index])
-
-
-def multiprocess_differences(
-    num_examples: int, per_device_batch_size: int, world_size: int, drop_last: bool, per_batch_draws: list[str]
-) -> list[str]:
-    """Why a run on `world_size` processes cannot match a one-process run with the same global batch (empty when
-    it can): a partial last batch, which the distributed sampler fills by repeating images, and random draws made
-    per device batch (`per_batch_draws`: what the augmentation and the collator draw per batch)."""
-    reasons = []
-    global_batch = per_device_batch_size * world_size
-    partial = num_examples % global_batch
-    if partial and not drop_last:
-        reasons.append(
-            f"the last batch of every epoch holds {partial} of the {num_examples} training images; to give each of "
-            f"the {world_size} processes {per_device_batch_size}, the sampler repeats {global_batch - partial} "
-            "images from the start of that epoch's order, which a one-process run sees once. Pass "
-            "--dataloader_drop_last true to drop the partial batch (the run then matches one process with "
-            "--dataloader_drop_last true), or accept the difference"
-        )
-    reasons += [f"{draws} are drawn per device batch, so splitting a batch changes them" for draws in per_batch_draws]
-    return reasons
-
-
-def first_item(items: list[Any]) -> Any:
-    """The DataLoader `collate_fn` of `SeededBatches`, whose `__getitems__` returns one already collated batch."""
-    return items[0]
-
-
-class SeededBatches(torch.utils.data.Dataset):
-    """Fetches and collates one batch of `dataset` with every random draw seeded by `batch_seed(seed, epoch,
-    indices)`: torch's, Python's and NumPy's global generators are set to it for the fetch and the collation and
-    restored afterwards (`torch.random.fork_rng`).
-
-    A dataset with a `fetch(indices, sample_seeds, epoch)` method (`DecodedImageDataset`) also gets one seed per image,
-    `sample_seed(seed, epoch, index)`, from which its augmentation draws each image's parameters (unless the
-    augmentation is set to draw per batch), and the epoch (alternating flips are a function of index and epoch): those
-    draws do not even depend on the batch, so splitting a global batch across processes leaves them unchanged. The rest,
-    the per-batch augmentation and the random draws of a collator (mixup/CutMix pairs, masked-image-modeling masks, DINO
-    and SimCLR views), depend only on which examples the batch holds and on the epoch: not on how many batches were
-    fetched before (a run resumed in the middle of an epoch skips the first batches without fetching them), nor on how
-    many DataLoader workers there are, and they no longer consume the global generator that the model's dropout and
-    drop-path draw from (which `Trainer` saves and restores with each checkpoint). `__getitems__` returns `[batch]`; the
-    DataLoader's `collate_fn` must be `first_item`.
-    """
-
-    def __init__(self, dataset: torch.utils.data.Dataset, collate_fn: Callable[[list], Any], seed: int) -> None:
-        self.dataset = dataset
-        self.collate_fn = collate_fn
-        self.seed = seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.dataset[index]
-
-    def __getitems__(self, indices: list[int]) -> list[Any]:
-        seed = batch_seed(self.seed, self.epoch, indices)
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            random.seed(seed)
-            np.random.seed(seed % 2**32)
-            try:
-                if hasattr(self.dataset, "fetch"):
-                    seeds = [sample_seed(self.seed, self.epoch, index) for index in indices]
-                    samples = self.dataset.fetch(list(indices), sample_seeds=seeds, epoch=self.epoch)
-                elif hasattr(self.dataset, "__getitems__"):
-                    samples = self.dataset.__getitems__(list(indices))
-                else:
-                    samples = [self.dataset[index] for index in indices]
-                batch = self.collate_fn(samples)
-            finally:
-                random.setstate(python_state)
-                np.random.set_state(numpy_state)
-        return [batch]
-
-
-class SeededBatchesEpochCallback(TrainerCallback):
-    """Tells a `SeededBatches` the epoch that starts (the integer part of `state.epoch`, also in a resumed run)."""
-
-    def __init__(self, batches: SeededBatches) -> None:
-        self.batches = batches
-
-    def on_epoch_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs) -> None:
-        self.batches.epoch = int(state.epoch or 0)
-
-
-def repeated_images(batch_sampler: Any, epoch: int) -> list[int] | None:
-    """The dataset indices that the processes of a multi-process run are given more than once in `epoch` (sorted):
-    the images accelerate's `BatchSamplerShard` repeats to fill the last global batch. Read by iterating copies of
-    `batch_sampler` (this process's shard), one per process, with their own random generator, so the run's
-    sampler and random state are untouched. `None` when `batch_sampler` is not a shard of that kind, or when its
-    order cannot be reproduced (a random sampler that draws from torch's global generator: accelerate's seedable
-    sampler, the default, and samplers with their own generator can)."""
-    inner = getattr(batch_sampler, "batch_sampler", None)
-    if inner is None or not hasattr(batch_sampler, "num_processes") or not hasattr(batch_sampler, "process_index"):
-        return None
-    sampler = getattr(inner, "sampler", None)
-    # A random sampler without a generator of its own (nor accelerate's seed) draws from torch's global generator.
-    random_order = isinstance(sampler, torch.utils.data.RandomSampler)
-    if random_order and sampler.generator is None and not hasattr(sampler, "initial_seed"):
-        return None
-    counts: dict[int, int] = {}
-    for process in range(batch_sampler.num_processes):
-        sampler_copy = copy.copy(sampler)
-        if getattr(sampler, "generator", None) is not None:
-            sampler_copy.generator = torch.Generator(device=sampler.generator.device)
-            sampler_copy.generator.set_state(sampler.generator.get_state())
-        if hasattr(sampler_copy, "set_epoch"):
-            sampler_copy.set_epoch(epoch)
-        inner_copy = copy.copy(inner)
-        inner_copy.sampler = sampler_copy
-        shard = copy.copy(batch_sampler)
-        shard.batch_sampler, shard.process_index = inner_copy, process
-        with torch.random.fork_rng(devices=[]):  # a sampler without a generator draws its seed from torch's
-            for batch in shard:
-                for index in batch:
-                    counts[int(index)] = counts.get(int(index), 0) + 1
-    return sorted(index for index, count in counts.items() if count > 1)
-
-
-class RepeatedImagesCallback(TrainerCallback):
-    """Names, at the start of every epoch of a multi-process run with a partial last batch, the training images
-    that the sampler repeats (`repeated_images`): a warning for the first epoch of the run, and every epoch's list
-    in `OUTPUT_DIR/repeated_images.json` (`{epoch: [dataset indices]}`, written atomically)."""
-
-    def __init__(self, output_dir: str) -> None:
-        self.path = Path(output_dir) / "repeated_images.json"
-        self.warned = False
-
-    def on_epoch_begin(
-        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, train_dataloader: Any = None,
-        **kwargs,
-    ) -> None:  # fmt: skip
-        if not state.is_world_process_zero or train_dataloader is None:
-            return
-        epoch = int(state.epoch or 0)
-        repeated = repeated_images(getattr(train_dataloader, "batch_sampler", None), epoch)
-        if not repeated:
-            return
-        record = json.loads(self.path.read_text()) if self.path.is_file() else {}
-        write_json_atomic(self.path, {**record, str(epoch): repeated})
-        if not self.warned:
-            logger.warning(
-                f"epoch {epoch}: the sampler repeats the training images at dataset indices {repeated} to fill the "
-                f"last batch (every epoch's in {self.path})."
-            )
-            self.warned = True
 
 
 def whole_run_train_loss(log_history: list[dict], resumed_at: int, resumed_part_loss: float, global_step: int) -> float:

@@ -44,19 +44,15 @@ from ..evaluation.test_time_augmentation import check_tta_level, tta_evaluation
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
 from ..models.registry import MANIFESTS
-from .callbacks import (
-    PRS_SCHEDULES,
-    ModelEMACallback,
-    NonFiniteLossCallback,
-    PRSCallback,
-    WallClockCallback,
-    training_wall_time,
-)
 from .checkpointing import ResumableTrainer
 from .config_overrides import check_override_fields, checkpoint_changes, parse_overrides
+from .ema import ModelEMACallback
+from .nan_guard import NonFiniteLossCallback
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
+from .prs_switches import PRS_SCHEDULES, PRSCallback
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary, describe_precision
+from .wall_clock import WallClockCallback, training_wall_time
 from .whitening import whiten_first_convolution
 
 logger = logging.getLogger(__name__)

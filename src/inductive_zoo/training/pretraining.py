@@ -32,11 +32,15 @@ from ..data.views import MultiViewCollator, MultiViewConfig
 from ..evaluation import extract_features, held_out_reconstruction_loss, knn_accuracy, linear_probe_accuracy
 from ..models.registry import manifest_for
 from ..objectives.joint_embedding import dino_model_class, simclr_model_class
-from .callbacks import DINOTeacherCallback, KNNMonitorCallback, NonFiniteLossCallback, PRSCallback
-from .checkpointing import ResumableTrainer, write_json_atomic
+from .atomic_writes import write_json_atomic
+from .checkpointing import ResumableTrainer
+from .dino_teacher import DINOTeacherCallback
 from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments, parse_overrides
 from .image_classification import run as run_classification
+from .knn_monitor import KNNMonitorCallback
+from .nan_guard import NonFiniteLossCallback
 from .precision import resolve_precision_arguments
+from .prs_switches import PRSCallback
 
 logger = logging.getLogger(__name__)
 
