@@ -1,4 +1,4 @@
-"""Masked image modeling (paper 1's BERT-style objective) for every variant: masks, loss, loading into the
+"""Masked image modeling (Cazenavette & Lucey's BERT-style objective) for every variant: masks, loss, loading into the
 classifier, Auto-class round trips and a short real CIFAR-10 run with plain `Trainer`."""
 
 from collections import deque

@@ -224,7 +224,7 @@ def test_data_efficiency_study_trains_cells_and_writes_results(tmp_path):
     assert (output_dir / "command.txt").read_text().startswith("inductive-zoo study data-efficiency --dataset digits")
 
 
-# Isotropic-bias study (paper 1)
+# Isotropic-bias study (Cazenavette & Lucey 2021)
 
 
 def test_isotropic_bias_study_writes_its_table_and_plots_and_reruns_only_missing_cells(tmp_path, monkeypatch):

@@ -18,10 +18,10 @@ def held_out_reconstruction_loss(
     """The mean loss of a `...ForMaskedImageModeling` over `dataset` in eval mode, weighted by batch size.
 
     The masks come from a `torch.Generator` seeded with `seed` (the model config's ratio and masking), so two models,
-    or one model before and after pre-training, are scored on exactly the same hidden patches: the number paper 1
-    compares across token mixers (Cazenavette & Lucey 2021, fig. 1). Torch's global random stream is left untouched.
-    `dataset` yields `{"image": float (3, H, W) in [0, 1]}` (a `DecodedImageDataset`). With `mim_norm_target` the
-    loss is in per-patch normalised units.
+    or one model before and after pre-training, are scored on exactly the same hidden patches: the number the
+    isotropic paper compares across token mixers (Cazenavette & Lucey 2021, fig. 1). Torch's global random stream is
+    left untouched. `dataset` yields `{"image": float (3, H, W) in [0, 1]}` (a `DecodedImageDataset`). With
+    `mim_norm_target` the loss is in per-patch normalised units.
     """
     generator = torch.Generator().manual_seed(seed)
     collator = MaskedImageModelingCollator.from_config(model.config, image_mean, image_std, generator=generator)

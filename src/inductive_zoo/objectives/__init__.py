@@ -1,4 +1,5 @@
-"""Self-supervised objectives as heads on any zoo backbone: masked image modeling (paper 1), SimCLR and DINO.
+"""Self-supervised objectives as heads on any zoo backbone: masked image modeling (Cazenavette & Lucey 2021),
+SimCLR and DINO.
 
 The masked-image-modeling models are the variants' `...ForMaskedImageModeling` classes; `simclr_model_class` and
 `dino_model_class` build the `Trainer`-ready `{Variant}ForSimCLR` / `{Variant}ForDINO` models of a config class.

@@ -1,5 +1,5 @@
-"""Paper 1's study (Cazenavette & Lucey 2021, "On the Bias Against Inductive Biases"): isotropic networks with a
-transformer, MLP-Mixer or convolutional token mixer, of equal width and depth, pre-trained by BERT-style masked
+"""The isotropic paper's study (Cazenavette & Lucey 2021, "On the Bias Against Inductive Biases"): isotropic networks
+with a transformer, MLP-Mixer or convolutional token mixer, of equal width and depth, pre-trained by BERT-style masked
 reconstruction; held-out reconstruction loss, k-NN and linear-probe accuracy of the frozen backbone against depth.
 
     inductive-zoo study isotropic-bias --dataset ../shared/datasets/cifar10 --train_fraction 0.1 \
@@ -40,7 +40,7 @@ from ..training.pretraining import run as run_pretraining
 from .plotting import figure_grid, save_figure
 from .records import comma_list, markdown_table, record_run, write_csv
 
-# Paper 1's three mixers (the default cells), by the names the paper gives them; every other variant of the
+# Cazenavette & Lucey's three mixers (the default cells), by the names the paper gives them; every other variant of the
 # manifests with one token mixer in every block (IsoPoolFormer, IBiT) can join with `--mixers`, under its display name.
 PAPER_MIXERS = {"iso_transformer": "transformer", "iso_mixer": "MLP-Mixer", "iso_convnet": "convolution"}
 MIXERS = {

@@ -3,9 +3,9 @@
     inductive-zoo pretrain --objective mim --model_type iso_convnet --preset micro-patch4-32 \
         --dataset ../shared/datasets/cifar10 --train_fraction 0.1 --output_dir outputs/mim --num_train_epochs 10
 
-Pre-trains with masked image modeling (`mim`, paper 1), DINO (`dino`) or SimCLR (`simclr`), saves the model and its
-image processor, measures k-NN and linear-probe accuracy of the frozen backbone before and after pre-training on a
-class-balanced memory bank of the training split against the evaluation split, optionally fine-tunes the backbone
+Pre-trains with masked image modeling (`mim`, Cazenavette & Lucey), DINO (`dino`) or SimCLR (`simclr`), saves the model
+and its image processor, measures k-NN and linear-probe accuracy of the frozen backbone before and after pre-training on
+a class-balanced memory bank of the training split against the evaluation split, optionally fine-tunes the backbone
 with the supervised recipe (`--finetune_epochs`), and writes everything to `pretraining_results.json`.
 """
 

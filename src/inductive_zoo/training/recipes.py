@@ -78,9 +78,8 @@ FAST_SGD = {
 FAST_OPTIONS = {
     "alternating_flip": True, "keep_decoded": True, "whitening_init": True, "channels_last": True, "tta_level": 2,
 }  # fmt: skip
-# FastConvNet's recipe adds RandAugment and leaves the whitening and the alternating flips out: on the validation
-# split (training/RESULTS.md, "Learning fast on a laptop CPU") RandAugment(2, 9) gained 2.1 points of top-1, the
-# whitening lost 1.0 and the alternating flips 0.4.
+# FastConvNet's recipe adds RandAugment and leaves the whitening and the alternating flips out, as its runs on the
+# validation split chose (training/RESULTS.md, "The options, one at a time").
 FAST_DATA = {
     "crop_padding": 2, "colour_jitter": 0.0, "auto_augment": "randaugment", "randaugment_num_ops": 2,
     "randaugment_magnitude": 9, "per_image_draws": False, **FAST_OPTIONS, "whitening_init": False,
@@ -164,7 +163,7 @@ def _catalogue() -> dict[str, Recipe]:
     main_names = {recipe_name("cifar10-10pct", manifest.model_type) for manifest in MANIFESTS}
     recipes = sorted(variant_recipes, key=lambda recipe: recipe.name not in main_names)
     recipes += [
-        # Paper 1's self-supervised case: IsoConvNet fine-tuned from masked reconstruction on the other 90 %.
+        # The isotropic paper's self-supervised case: IsoConvNet fine-tuned from masked reconstruction on the other 90%.
         _ten_percent(
             "cifar10-10pct-iso-convnet-from-mim",
             "IsoConvNet, 7 x 144, fine-tuned on 10 % of CIFAR-10 from masked image modeling on the other 90 % "

@@ -1,4 +1,4 @@
-"""CADA-ResNet as the zoo sees it, with paper 2's ablation recipes."""
+"""CADA-ResNet as the zoo sees it, with CADA's ablation recipes."""
 
 from ..manifest import VariantManifest, VariantRecipe
 from .configuration_cada_resnet import CADAResNetConfig
@@ -8,7 +8,7 @@ from .modeling_cada_resnet import (
     CADAResNetModel,
 )
 
-# Paper 2's ablation (Arizumi 2022): (name, what, config overrides) of the CADA layers.
+# CADA's ablation (Arizumi 2022): (name, what, config overrides) of the CADA layers.
 CADA_ABLATION = (
     ("dwconv", "plain depthwise 3x3 convolution", "invariance=strict,num_bases=1,relative_position=false"),
     ("strict", "strict invariance (position-independent mix of 4 bases + R)", "invariance=strict"),
@@ -39,8 +39,8 @@ CADA_RESNET = VariantManifest(
             "CADA-ResNet (small layout: ImageNet stem, 2-2-2-2 bottlenecks of 32-64-128-256), on 10 % of CIFAR-10, "
             "torch.compile",
             "cifar10-10pct",
-            # torch.compile: its fastest mode on CPU (1.29x eager; bf16 is slower for its convolutions),
-            # training/RESULTS.md "Execution modes"; verified through Trainer's resume and the EMA (tests/test_ema.py).
+            # torch.compile: its fastest mode on CPU where measured (training/RESULTS.md, "Execution modes");
+            # verified through Trainer's resume and the EMA (tests/test_ema.py).
             {
                 "model_type": "cada_resnet",
                 "preset": "small-stem4-32",
@@ -55,7 +55,7 @@ CADA_RESNET = VariantManifest(
             "cifar10-10pct-fast",
             {"model_type": "cada_resnet", "preset": "small-stem4-32", "config_overrides": "drop_path_rate=0.05"},
         ),
-        # Paper 2's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
+        # CADA's ablation on a small CADA-ResNet (about 10 minutes each on 2 cores).
         *(
             VariantRecipe(
                 f"cifar10-10pct-cada-ablation-{name}",
