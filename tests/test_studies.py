@@ -352,7 +352,7 @@ def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_ta
         "- linear E=1 0.6100 ± 0.0141 (n=2) vs uniform E=1 0.5850 ± 0.0071 (n=2): +0.0250, linear beats it by more "
         "than the seed spread (0.0141)." in markdown
     )
-    assert "vs never (convnet) 0.5200 (n=1): +0.0900, linear beats it" in markdown
+    assert "vs never (convnet) 0.5200: +0.0900, linear beats it" in markdown
     assert "| linear E=1 | 0 | 0.030 | 0.070 | not met: block 1 |" in markdown
     assert "| linear E=1 | 1 | 2/3 | - |" in markdown and "| never (convnet) | 0 |" not in markdown.split("Heads")[1]
     assert "| linear E=1 | 1 | 0.060 | 0.070 | met |" in markdown

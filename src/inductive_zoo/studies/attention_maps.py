@@ -23,7 +23,7 @@ from transformers import PreTrainedModel
 from ..analysis import rollout_heatmap
 from .inputs import analysis_parser, image_batch, load_model, parse_labelled
 from .plotting import figure_grid, save_figure
-from .records import record_run
+from .study_outputs import record_run
 
 
 def head_maps(attention: torch.Tensor, grid_size: int) -> torch.Tensor:

@@ -36,7 +36,7 @@ from ..models.registry import MANIFESTS_BY_MODEL_TYPE
 from ..training.atomic_writes import write_json_atomic
 from ..training.image_classification import parse_args, run
 from .plotting import figure_grid, save_figure
-from .records import comma_list, markdown_table, record_run, write_csv
+from .study_outputs import comma_list, markdown_table, record_run, write_csv
 
 STUDY_VARIANTS = tuple(MANIFESTS_BY_MODEL_TYPE)
 

@@ -24,7 +24,7 @@ from transformers import PreTrainedModel
 
 from .inputs import analysis_parser, image_batch, load_model, parse_labelled
 from .plotting import depth_colours, figure_grid, save_figure
-from .records import markdown_table, record_run, write_csv
+from .study_outputs import markdown_table, record_run, write_csv
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from ..training.atomic_writes import write_json_atomic
 from ..training.pretraining import PretrainingArguments
 from ..training.pretraining import run as run_pretraining
 from .plotting import figure_grid, save_figure
-from .records import comma_list, markdown_table, record_run, write_csv
+from .study_outputs import comma_list, markdown_table, record_run, write_csv
 
 # Cazenavette & Lucey's three mixers (the default cells), by the names the paper gives them; every other variant of the
 # manifests with one token mixer in every block (IsoPoolFormer, IBiT) can join with `--mixers`, under its display name.

@@ -49,7 +49,7 @@ from ..training.prs_switches import content_weights, prs_switch_epochs
 from .fourier import analyse
 from .inputs import image_batch, load_model, parse_labelled
 from .plotting import depth_colours, figure_grid, save_figure
-from .records import comma_list, markdown_table, record_run, write_csv
+from .study_outputs import comma_list, markdown_table, mean_and_spread, record_run, write_csv
 
 DEFAULT_RECIPE = "cifar10-10pct-prs-vit"
 DIAGNOSTICS = ("content_weight", "mass_outside_3x3", "attention_distance")
@@ -157,11 +157,6 @@ def negative_heads_table(records: list[dict[str, Any]]) -> str:
         if any(record["negative_heads"])
     ]
     return markdown_table(header, rows)
-
-
-def mean_and_spread(values: list[float]) -> str:
-    spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
-    return f"{statistics.mean(values):.4f}{spread} (n={len(values)})"
 
 
 def cell_records(records: list[dict[str, Any]], schedule: str, conv_epochs: int) -> list[dict[str, Any]]:

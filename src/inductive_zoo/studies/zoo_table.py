@@ -27,6 +27,7 @@ from ..training.config_overrides import overrides_argument
 from ..training.recipes import RECIPES, augmentation_overrides, config_differences, mode_overrides
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
+from .study_outputs import mean_and_spread
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,6 @@ def read_runs(runs_dir: Path) -> list[ZooRun]:
     order = {name: index for index, name in enumerate(RECIPES)}
     runs = [run for path in sorted(runs_dir.iterdir()) if path.is_dir() and (run := read_run(path)) is not None]
     return sorted(runs, key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
-
-
-def mean_and_spread(values: list[float]) -> str:
-    """`"0.6421"` for one value, `"0.6421 ± 0.0040 (n=3)"` (sample standard deviation) for several."""
-    if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
 
 
 RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]

@@ -1,10 +1,12 @@
-"""What every study writes beside its results: the exact command, the environment, and tables as CSV and Markdown."""
+"""What every study writes beside its results: the exact command, the environment, and tables as CSV and Markdown,
+with one way to write a mean over seeds."""
 
 import csv
 import datetime
 import os
 import platform
 import shlex
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def mean_and_spread(values: Sequence[float]) -> str:
+    """`"0.6421"` for one value, `"0.6421 ± 0.0040 (n=3)"` (sample standard deviation) for several."""
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (n={len(values)})"
