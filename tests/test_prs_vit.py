@@ -77,20 +77,17 @@ def test_switched_blocks_can_leave_the_convolution_only_with_the_linear_gate(cif
     assert (gradients["linear_gate"] > 1000 * gradients["saturated_gate"]).all(), gradients
 
 
-def test_a_config_saved_before_the_switch_field_keeps_the_saturated_gate(tmp_path):
+def test_the_switch_is_linear_by_default_and_a_misspelt_one_is_refused(tmp_path):
     assert PRSViTConfig().reparameterization_switch == "linear_gate"
-    legacy = PRSViTConfig().to_dict()
-    del legacy["reparameterization_switch"]
-    assert PRSViTConfig.from_dict(legacy).reparameterization_switch == "saturated_gate"
-    PRSViTConfig().save_pretrained(tmp_path)
-    assert AutoConfig.from_pretrained(tmp_path).reparameterization_switch == "linear_gate"
+    PRSViTConfig(reparameterization_switch="saturated_gate").save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).reparameterization_switch == "saturated_gate"
     with pytest.raises(ValueError, match="reparameterization_switch must be one of"):
         PRSViTConfig(reparameterization_switch="soft")
 
 
-def test_a_config_saved_before_the_gain_field_keeps_the_first_linear_gate(cifar_pixels, tmp_path):
-    """A linear-gate config saved without `reparameterization_content_gain` computes `s_h = gating_param` (gain 1),
-    as it was trained; the default gain is 4."""
+def test_the_content_gain_is_saved_with_the_model_and_changes_its_function(cifar_pixels, tmp_path):
+    """The gain `g` of `s_h = g * gating_param` is part of the saved function: a model saved with gain 1 loads with
+    gain 1 and its logits, and gain 4 (the default) computes another function."""
     model = prs_model()
     model.reparameterize([0, 1, 2])
     with torch.no_grad():
@@ -100,9 +97,6 @@ def test_a_config_saved_before_the_gain_field_keeps_the_first_linear_gate(cifar_
     model.save_pretrained(tmp_path)
     with torch.no_grad():
         old_function = model(cifar_pixels).logits
-    saved = json.loads((tmp_path / "config.json").read_text())
-    del saved["reparameterization_content_gain"]
-    (tmp_path / "config.json").write_text(json.dumps(saved))
     loaded = AutoModelForImageClassification.from_pretrained(tmp_path).eval()
     assert loaded.config.reparameterization_content_gain == 1.0
     assert PRSViTConfig().reparameterization_content_gain == 4.0
@@ -326,7 +320,6 @@ def test_schedule_switches_each_layer_at_its_epoch_and_resumes_exactly(cifar10_p
 
 @pytest.mark.slow
 def test_schedule_under_torchrun_with_two_processes(cifar10_path, tmp_path):
-    import json
     import subprocess
     import sys
     from pathlib import Path

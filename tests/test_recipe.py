@@ -569,9 +569,8 @@ def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model()
     assert config_differences(recipe.name, built) == []
     built.attention_layers = [0, 1]  # what training changes is not a difference
     assert config_differences(recipe.name, built) == []
-    # A run saved before the content gain existed loads with gain 1, which the recipe no longer builds.
-    saved = built.to_dict()
-    del saved["reparameterization_content_gain"]
+    # A run trained with gain 1, which the recipe no longer builds.
+    saved = {**built.to_dict(), "reparameterization_content_gain": 1.0}
     old = PRSViTConfig.from_dict(saved)
     assert config_differences(recipe.name, old) == ["reparameterization_content_gain=1.0"]
     overrides = repeat_overrides(recipe.name, {"bf16": True}, old)
@@ -585,7 +584,7 @@ def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model()
     assert again.hidden_size == built.hidden_size == 144  # the recipe's own overrides are kept
     assert config_differences("cifar10-10pct-vit", old) == [] and config_differences("nope", old) == []
     # What a switch does not use is no difference: the first release's saturated gate differs by its switch only.
-    del saved["reparameterization_switch"]
+    saved["reparameterization_switch"] = "saturated_gate"
     first_release = PRSViTConfig.from_dict(saved)
     assert config_differences(recipe.name, first_release) == ["reparameterization_switch=saturated_gate"]
     assert config_differences("cifar10-10pct-convit", first_release) == []  # another model than the recipe's

@@ -193,7 +193,8 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             embeddings the mask token replaces, `round(ratio * N)` per image (default 0.6, SimMIM's, Xie et al. 2022).
         mim_masking: `"random"` (uniform, SimMIM/MAE) or `"block"` (BEiT's blockwise masking, Bao et al. 2022).
         mim_norm_target: reconstruct each masked patch normalised by its own mean and variance (MAE's
-            `norm_pix_loss`, He et al. 2022); default off, so the loss measures pixel reconstruction as in paper 1.
+            `norm_pix_loss`, He et al. 2022); default off, so the loss measures pixel reconstruction as in
+            Cazenavette & Lucey.
         mim_loss: per-pixel error of the reconstruction loss, `"mse"` (MAE; default) or `"l1"` (SimMIM).
     """
     model_type = 'isotropic'

@@ -582,8 +582,8 @@ class PixelShuffleDecoder(nn.Module):
     decoder): a 1x1 convolution (`weight` `(patch_size^2 * num_channels, in_channels)`, `bias`) from the encoder's
     `(B, D, h, w)` feature map to `patch_size^2 * num_channels` values per position, rearranged by PixelShuffle into
     `(B, num_channels, h * patch_size, w * patch_size)` pixels, so each position predicts the pixels of its own
-    patch. A linear head keeps the reconstruction the encoder's work, which paper 1's comparison of encoders needs
-    (a deep decoder would absorb their differences). The weights are the module's own parameters, so that the
+    patch. A linear head keeps the reconstruction the encoder's work, which the isotropic paper's comparison of encoders
+    needs (a deep decoder would absorb their differences). The weights are the module's own parameters, so that the
     models' `_init_weights` initialises them here (normal, std `initializer_range`; zero bias)."""
 
     def __init__(self, in_channels: int, patch_size: int, num_channels: int) -> None:

@@ -190,7 +190,8 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
             embeddings the mask token replaces, `round(ratio * N)` per image (default 0.6, SimMIM's, Xie et al. 2022).
         mim_masking: `"random"` (uniform, SimMIM/MAE) or `"block"` (BEiT's blockwise masking, Bao et al. 2022).
         mim_norm_target: reconstruct each masked patch normalised by its own mean and variance (MAE's
-            `norm_pix_loss`, He et al. 2022); default off, so the loss measures pixel reconstruction as in paper 1.
+            `norm_pix_loss`, He et al. 2022); default off, so the loss measures pixel reconstruction as in
+            Cazenavette & Lucey.
         mim_loss: per-pixel error of the reconstruction loss, `"mse"` (MAE; default) or `"l1"` (SimMIM).
     """
     model_type = 'isotropic'
@@ -270,10 +271,6 @@ class IsotropicConfig(PresetMixin, PreTrainedConfig):
 
 REPARAMETERIZATION_SWITCHES = ('linear_gate', 'saturated_gate')
 
-LEGACY_REPARAMETERIZATION_SWITCH = 'saturated_gate'
-
-LEGACY_REPARAMETERIZATION_CONTENT_GAIN = 1.0
-
 PRS_DIMS = {'micro': (16, 4, 3), 'tiny': (32, 12, 10), 'small': (48, 12, 10)}
 
 def prs_presets() -> dict[str, dict[str, Any]]:
@@ -304,16 +301,14 @@ class PRSViTConfig(IsotropicConfig):
         reparameterization_switch: how content attention enters a switched block (see
             `ReparameterizableConvAttention`): `"linear_gate"` (default), a plain trainable weight set to 0 at the
             switch, or `"saturated_gate"`, ConViT's sigmoid gate set to `reparameterization_gate`, which leaves the
-            block a convolution in practice. A config saved without this field (before it existed) loads as
-            `"saturated_gate"`, so no saved model changes function.
+            block a convolution in practice (the first design, kept to compare switches).
         reparameterization_content_gain: with `"linear_gate"`, the gain `g` of the content weight `s_h = g
             theta_h` (`theta_h` the trainable `gating_param`, 0 at the switch). Adam moves every parameter by about
             the learning rate per step whatever its gradient's scale, so `g` sets how fast a switched block can
             leave the convolution relative to the other weights (a learning-rate multiplier written into the
             parameterization, so it holds under any optimiser settings and through save and load). Default 4, the
             smallest of 1, 4 and 10 with which every block of a freshly switched micro PRS-ViT puts over 1 % of its
-            attention outside the 3x3 neighbourhood after 60 AdamW steps (training/prs_switch_candidates.py). A
-            config saved without this field loads with 1, the gain it was trained with.
+            attention outside the 3x3 neighbourhood after 60 AdamW steps (training/prs_switch_candidates.py).
         reparameterization_gate: with `"saturated_gate"`, the gate logit `lambda` set at the switch; content
             attention enters with weight `1 - sigmoid(lambda)` (4.5e-5 at the default 10).
     """
@@ -358,12 +353,3 @@ class PRSViTConfig(IsotropicConfig):
     def inactive_fields(self) -> set[str]:
         """The fields that do nothing given the others: the parameter of the switch not in use."""
         return {'reparameterization_gate'} if self.reparameterization_switch == 'linear_gate' else {'reparameterization_content_gain'}
-
-    @classmethod
-    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> 'PRSViTConfig':
-        """A config saved without `reparameterization_switch` or `reparameterization_content_gain` keeps the switch
-        and gain it was trained with."""
-        legacy = {'reparameterization_switch': LEGACY_REPARAMETERIZATION_SWITCH, 'reparameterization_content_gain': LEGACY_REPARAMETERIZATION_CONTENT_GAIN}
-        missing = {name: value for name, value in legacy.items() if name not in config_dict and name not in kwargs}
-        config_dict = {**config_dict, **missing}
-        return super().from_dict(config_dict, **kwargs)

@@ -277,7 +277,7 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
       config's `reparameterization_content_gain`. The gradient of `s_h` is `<dL/dA_h, C_h - P_h>`, of order one, so
       the block leaves the convolution as soon as the loss asks for it (as Transformed CNNs, d'Ascoli et al. 2021,
       learn from a functionally identical conversion), at `g` times the pace Adam gives the other weights.
-    - `"saturated_gate"` (configs saved before this field existed): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
+    - `"saturated_gate"` (the first design, kept to compare switches): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
       sigmoid(lambda_h) P_h` with `lambda_h = reparameterization_gate` (10): content attention enters with weight
       4.5e-5 and its gradients are scaled by the same factor, so a switched block stays a convolution in practice.
     The mode lives in the persistent buffer `attention_mode` (saved with the weights, restored by
@@ -812,8 +812,8 @@ class PixelShuffleDecoder(nn.Module):
     decoder): a 1x1 convolution (`weight` `(patch_size^2 * num_channels, in_channels)`, `bias`) from the encoder's
     `(B, D, h, w)` feature map to `patch_size^2 * num_channels` values per position, rearranged by PixelShuffle into
     `(B, num_channels, h * patch_size, w * patch_size)` pixels, so each position predicts the pixels of its own
-    patch. A linear head keeps the reconstruction the encoder's work, which paper 1's comparison of encoders needs
-    (a deep decoder would absorb their differences). The weights are the module's own parameters, so that the
+    patch. A linear head keeps the reconstruction the encoder's work, which the isotropic paper's comparison of encoders
+    needs (a deep decoder would absorb their differences). The weights are the module's own parameters, so that the
     models' `_init_weights` initialises them here (normal, std `initializer_range`; zero bias)."""
 
     def __init__(self, in_channels: int, patch_size: int, num_channels: int) -> None:

@@ -30,7 +30,7 @@ class ReparameterizableConvAttention(GatedPositionalSelfAttention):
       config's `reparameterization_content_gain`. The gradient of `s_h` is `<dL/dA_h, C_h - P_h>`, of order one, so
       the block leaves the convolution as soon as the loss asks for it (as Transformed CNNs, d'Ascoli et al. 2021,
       learn from a functionally identical conversion), at `g` times the pace Adam gives the other weights.
-    - `"saturated_gate"` (configs saved before this field existed): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
+    - `"saturated_gate"` (the first design, kept to compare switches): ConViT's `A_h = (1 - sigmoid(lambda_h)) C_h +
       sigmoid(lambda_h) P_h` with `lambda_h = reparameterization_gate` (10): content attention enters with weight
       4.5e-5 and its gradients are scaled by the same factor, so a switched block stays a convolution in practice.
     The mode lives in the persistent buffer `attention_mode` (saved with the weights, restored by

@@ -8,9 +8,6 @@ from ..validation import check_choices, check_layer_count, check_positive, check
 # (head_dim, depth, reparameterizable layers) of the presets; every preset has 9 heads (a 3x3 kernel).
 # How content attention enters a switched block (see `ReparameterizableConvAttention`).
 REPARAMETERIZATION_SWITCHES = ("linear_gate", "saturated_gate")
-# What configs saved before these fields existed were trained with.
-LEGACY_REPARAMETERIZATION_SWITCH = "saturated_gate"
-LEGACY_REPARAMETERIZATION_CONTENT_GAIN = 1.0
 PRS_DIMS = {"micro": (16, 4, 3), "tiny": (32, 12, 10), "small": (48, 12, 10)}
 
 
@@ -52,16 +49,14 @@ class PRSViTConfig(IsotropicConfig):
         reparameterization_switch: how content attention enters a switched block (see
             `ReparameterizableConvAttention`): `"linear_gate"` (default), a plain trainable weight set to 0 at the
             switch, or `"saturated_gate"`, ConViT's sigmoid gate set to `reparameterization_gate`, which leaves the
-            block a convolution in practice. A config saved without this field (before it existed) loads as
-            `"saturated_gate"`, so no saved model changes function.
+            block a convolution in practice (the first design, kept to compare switches).
         reparameterization_content_gain: with `"linear_gate"`, the gain `g` of the content weight `s_h = g
             theta_h` (`theta_h` the trainable `gating_param`, 0 at the switch). Adam moves every parameter by about
             the learning rate per step whatever its gradient's scale, so `g` sets how fast a switched block can
             leave the convolution relative to the other weights (a learning-rate multiplier written into the
             parameterization, so it holds under any optimiser settings and through save and load). Default 4, the
             smallest of 1, 4 and 10 with which every block of a freshly switched micro PRS-ViT puts over 1 % of its
-            attention outside the 3x3 neighbourhood after 60 AdamW steps (training/prs_switch_candidates.py). A
-            config saved without this field loads with 1, the gain it was trained with.
+            attention outside the 3x3 neighbourhood after 60 AdamW steps (training/prs_switch_candidates.py).
         reparameterization_gate: with `"saturated_gate"`, the gate logit `lambda` set at the switch; content
             attention enters with weight `1 - sigmoid(lambda)` (4.5e-5 at the default 10).
     """
@@ -118,15 +113,3 @@ class PRSViTConfig(IsotropicConfig):
             if self.reparameterization_switch == "linear_gate"
             else {"reparameterization_content_gain"}
         )
-
-    @classmethod
-    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "PRSViTConfig":
-        """A config saved without `reparameterization_switch` or `reparameterization_content_gain` keeps the switch
-        and gain it was trained with."""
-        legacy = {
-            "reparameterization_switch": LEGACY_REPARAMETERIZATION_SWITCH,
-            "reparameterization_content_gain": LEGACY_REPARAMETERIZATION_CONTENT_GAIN,
-        }
-        missing = {name: value for name, value in legacy.items() if name not in config_dict and name not in kwargs}
-        config_dict = {**config_dict, **missing}
-        return super().from_dict(config_dict, **kwargs)
