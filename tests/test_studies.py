@@ -11,12 +11,11 @@ import torch
 from conftest import tiny_config
 from PIL import Image
 
-from inductive_zoo import ConViTConfig, IsoTransformerConfig, PRSViTConfig
+from inductive_zoo import ConViTConfig, IsoTransformerConfig
 from inductive_zoo.analysis import attention_rollout
-from inductive_zoo.models.registry import MANIFESTS
 from inductive_zoo.studies import attention_maps, data_efficiency, fourier
 from inductive_zoo.studies.inputs import load_model
-from inductive_zoo.training.image_classification import CONFIG_CLASSES, parse_overrides
+from inductive_zoo.training.image_classification import CONFIG_CLASSES
 
 # Fourier analysis
 
@@ -142,24 +141,37 @@ def test_attention_map_grid_has_a_panel_per_image_and_column(tmp_path):
 # Data efficiency
 
 
-def test_variants_share_width_depth_and_prs_conv_epochs_follow_the_cell():
-    prs = PRSViTConfig.from_preset("micro-patch4-32")
-    for variant in [manifest.model_type for manifest in MANIFESTS if manifest.token_model]:
-        arguments = data_efficiency.variant_arguments(variant, "micro-patch4-32", "micro-32")
-        text = arguments[arguments.index("--config_overrides") + 1] if "--config_overrides" in arguments else ""
-        overrides = parse_overrides(text)
-        config = CONFIG_CLASSES[variant].from_preset("micro-patch4-32", **overrides)
-        assert (config.hidden_size, config.num_hidden_layers) == (prs.hidden_size, prs.num_hidden_layers)
-        assert getattr(config, "num_attention_heads", prs.num_attention_heads) == prs.num_attention_heads
-    args = data_efficiency.parse_study_args(["--max_steps", "50", "--batch_size", "10", "--", "--hflip_prob", "0"])
-    counts = Counter({0: 100, 1: 100})
-    # Half of the data: 100 images, 10 steps per epoch, 5 epochs of 50 steps; conv_fraction 0.5 -> E = round(2.5).
-    arguments = data_efficiency.cell_arguments(data_efficiency.Cell("prs_vit", 0.5, 1), args, counts)
-    assert arguments[arguments.index("--conv_epochs") + 1] == "2"
-    assert arguments[arguments.index("--max_steps") + 1] == "50"
-    assert arguments[-2:] == ["--hflip_prob", "0"]
-    arguments = data_efficiency.cell_arguments(data_efficiency.Cell("prs_vit", 0.1, 1), args, counts)
-    assert arguments[arguments.index("--conv_epochs") + 1] == "12"  # 20 images, 2 steps per epoch, 25 epochs
+PRS = "cifar10-10pct-fast-prs-vit"
+CONTROL = "cifar10-10pct-fast-iso-transformer"
+
+
+def test_a_cell_sees_the_recipe_s_images_and_prs_conv_epochs_follow_the_cell():
+    args = data_efficiency.parse_study_args(["--recipes", PRS, "--", "--hflip_prob", "0"])
+    counts = Counter({label: 5000 for label in range(10)})
+    # By default a cell sees what the recipe's 10 % row sees: 50 epochs of 5,000 images, at batch 128.
+    arguments = data_efficiency.cell_arguments(data_efficiency.Cell(PRS, 0.01, 1), args, counts)
+    assert arguments[:2] == ["--recipe", PRS] and arguments[-2:] == ["--hflip_prob", "0"]
+    assert arguments[arguments.index("--max_steps") + 1] == str(math.ceil(250_000 / 128))
+    assert arguments[arguments.index("--train_fraction") + 1] == "0.01"
+    assert arguments[arguments.index("--subset_seed") + 1] == "1"
+    # 500 images are 4 batches: 1954 steps are 489 epochs, half of them (the recipe's 25 of 50) as convolutions.
+    assert arguments[arguments.index("--conv_epochs") + 1] == str(round(0.5 * math.ceil(1954 / 4)))
+    arguments = data_efficiency.cell_arguments(data_efficiency.Cell(PRS, 1.0, 0, conv_share=0.25), args, counts)
+    assert arguments[arguments.index("--conv_epochs") + 1] == str(round(0.25 * math.ceil(1954 / 391)))
+    assert "--conv_epochs" not in data_efficiency.cell_arguments(data_efficiency.Cell(CONTROL, 0.1, 0), args, counts)
+
+
+def test_the_study_draws_two_seeds_where_data_is_small_and_prs_schedule_cells_where_asked():
+    args = data_efficiency.parse_study_args(
+        ["--recipes", f"{PRS},{CONTROL}", "--fractions", "0.01,0.5", "--prs_conv_fractions", "0,0.25"]
+    )
+    names = [cell.name for cell in data_efficiency.study_cells(args)]
+    assert len(names) == len(set(names))
+    assert f"{CONTROL}-f0.01-s1" in names and f"{CONTROL}-f0.5-s1" not in names
+    assert f"{PRS}-f0.5-s0-c0.25" in names and f"{PRS}-f0.01-s0-c0.25" not in names
+    assert not any(name.startswith(CONTROL) and "-c" in name for name in names)
+    with pytest.raises(SystemExit):
+        data_efficiency.parse_study_args(["--recipes", "no-such-recipe"])
 
 
 def fake_training(log: list):
@@ -167,14 +179,14 @@ def fake_training(log: list):
 
     def train(cell, arguments, run_dir):
         log.append(cell.name)
-        return {"variant": cell.variant, "fraction": cell.fraction, "seed": cell.seed, "top1": 0.1 * len(log)}
+        return {"top1": 0.1 * len(log), "top1_tta": None, "top5": 0.9, "epochs": 1.0, "train_runtime_s": 1.0}
 
     return train
 
 
-def test_interrupted_study_resumes_without_retraining_finished_cells(tmp_path, monkeypatch):
-    argv = ["--dataset", "digits", "--variants", "iso_transformer,prs_vit", "--fractions", "0.1,0.5"]
-    argv += ["--seeds", "0,1", "--output_dir", str(tmp_path)]
+def test_interrupted_study_resumes_without_retraining_finished_cells_and_refuses_changed_ones(tmp_path, monkeypatch):
+    argv = ["--dataset", "digits", "--recipes", f"{CONTROL},{PRS}", "--fractions", "0.1,0.5"]
+    argv += ["--spread_seeds", "0,1", "--spread_up_to", "0.1", "--output_dir", str(tmp_path)]
     trained: list[str] = []
     training = fake_training(trained)
 
@@ -191,36 +203,60 @@ def test_interrupted_study_resumes_without_retraining_finished_cells(tmp_path, m
 
     monkeypatch.setattr(data_efficiency, "train_cell", training)
     markdown = data_efficiency.main(argv)
-    assert len(trained) == 8 and len(set(trained)) == 8  # the 3 finished cells were not trained again
+    assert len(trained) == 6 and len(set(trained)) == 6  # the 3 finished cells were not trained again
     data_efficiency.main(argv)
-    assert len(trained) == 8
+    assert len(trained) == 6
     with open(tmp_path / "results.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == 8
-    # iso_transformer at 0.1: seeds 0 and 1 were the first two trainings, top-1 0.1 and 0.2.
-    assert "| iso_transformer | 0.150 ± 0.071 (n=2) |" in markdown
-    with pytest.raises(ValueError, match="other settings"):
-        data_efficiency.main([*argv, "--max_steps", "7"])
+        assert len(list(csv.DictReader(handle))) == 6
+    # IsoTransformer at 0.1: seeds 0 and 1 were the first two trainings, top-1 0.1 and 0.2.
+    assert "| IsoTransformer (`cifar10-10pct-fast-iso-transformer`) | 0.1500 ± 0.0707 (n=2) |" in markdown
+    assert "| PRS-ViT - IsoTransformer | +0.3000 |" in markdown  # (0.4 + 0.5) / 2 - 0.15 at 0.1
+    assert data_efficiency.main([*argv, "--summarise_only"]) == markdown
+    with pytest.raises(ValueError, match=rf"cell {CONTROL}-f0.1-s0 .* was trained with"):
+        data_efficiency.main([*argv, "--images_seen", "7"])
 
 
-def test_data_efficiency_study_trains_cells_and_writes_results(tmp_path):
+def test_data_efficiency_study_trains_a_cell_through_its_recipe_and_resumes_it(tmp_path, monkeypatch):
+    from inductive_zoo.training.checkpointing import ResumableTrainer
+
     output_dir = tmp_path / "study"
-    data_efficiency.main(
-        [
-            "--dataset", "digits", "--variants", "prs_vit", "--fractions", "0.05", "--max_steps", "3",
-            "--batch_size", "16", "--max_eval_samples", "32", "--preset", "micro-patch4-32",
-            "--output_dir", str(output_dir), "--", "--logging_steps", "1",
-        ]
-    )  # fmt: skip
-    cell = json.loads((output_dir / "cells" / "prs_vit-f0.05-s0.json").read_text())
+    argv = [
+        "--dataset", "digits", "--recipes", "cifar10-10pct-fast-iso-convnet", "--fractions", "0.2",
+        "--spread_seeds", "0", "--images_seen", "512", "--checkpoints", "2", "--max_eval_samples", "32",
+        "--output_dir", str(output_dir), "--", "--config_overrides", "hidden_size=16,num_hidden_layers=1",
+        "--logging_steps", "1",
+    ]  # fmt: skip
+    # The first try is killed in its third step, after the checkpoint of step 2.
+    training_step = ResumableTrainer.training_step
+
+    def killed_in_step_3(trainer, *args, **kwargs):
+        if trainer.state.global_step == 2:
+            raise KeyboardInterrupt
+        return training_step(trainer, *args, **kwargs)
+
+    monkeypatch.setattr(ResumableTrainer, "training_step", killed_in_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        data_efficiency.main(argv)
+    name = "cifar10-10pct-fast-iso-convnet-f0.2-s0"
+    run_dir = output_dir / "runs" / name
+    assert (run_dir / "checkpoint-2").is_dir() and not (output_dir / "cells" / f"{name}.json").exists()
+    steps_trained = []
+
+    def counted(trainer, *args, **kwargs):
+        steps_trained.append(trainer.state.global_step + 1)
+        return training_step(trainer, *args, **kwargs)
+
+    monkeypatch.setattr(ResumableTrainer, "training_step", counted)
+    data_efficiency.main(argv)
+    assert steps_trained == [3, 4]  # resumed from the checkpoint of step 2
+    cell = json.loads((output_dir / "cells" / f"{name}.json").read_text())
     # Scored on the 32 evaluation images: counts out of 32, and top-5 contains top-1.
     assert cell["top1"] * 32 == pytest.approx(round(cell["top1"] * 32)) and cell["top1"] <= cell["top5"]
-    assert cell["top5"] * 32 == pytest.approx(round(cell["top5"] * 32))
-    assert cell["train_images"] == 70 and cell["max_steps"] == 3
-    assert cell["epochs"] == pytest.approx(3 / 5, abs=0.01)  # 70 images are 5 batches of 16
-    assert (output_dir / "runs" / "prs_vit-f0.05-s0" / "model.safetensors").exists()
-    assert "prs_vit" in (output_dir / "results.md").read_text()
-    assert Image.open(output_dir / "data_efficiency.png").size == (500, 360)
+    assert cell["train_images"] == 287 and cell["images_seen"] == 512
+    assert cell["epochs"] == pytest.approx(4 / 3, abs=0.01)  # 4 steps of 128 over 287 images (3 batches)
+    assert (run_dir / "model.safetensors").exists() and (run_dir / "checkpoint-4").is_dir()
+    assert "IsoConvNet" in (output_dir / "results.md").read_text()
+    assert Image.open(output_dir / "data_efficiency.png").size[0] > 0
     assert (output_dir / "command.txt").read_text().startswith("inductive-zoo study data-efficiency --dataset digits")
 
 

@@ -238,10 +238,11 @@ class ResumableTrainer(Trainer):
             self.check_resumed_run(Path(resume_from_checkpoint))
         for callback in self.callbacks_with("load_checkpoint_state"):
             callback.load_checkpoint_state(resume_from_checkpoint)
-        output = super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
         if resume_from_checkpoint is None:
-            return output
+            return super().train(trial=trial, **kwargs)
+        # Read before training: with `save_total_limit` the resumed checkpoint is rotated away by the next save.
         resumed_at = TrainerState.load_from_json(os.path.join(resume_from_checkpoint, TRAINER_STATE_NAME)).global_step
+        output = super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
         history = self.state.log_history
         loss = whole_run_train_loss(history, resumed_at, output.training_loss, output.global_step)
         for record in (output.metrics, next(e for e in reversed(history) if "train_loss" in e)):
