@@ -78,3 +78,41 @@ def test_short_masked_image_modeling_beats_the_initialisation_on_knn_accuracy(ci
     initial, pretrained = results["initial"], results["pretrained"]
     assert pretrained["reconstruction_loss"] < 0.7 * initial["reconstruction_loss"]
     assert pretrained["knn_accuracy"] > initial["knn_accuracy"] + 0.01, (initial, pretrained)
+
+
+def test_fine_tuning_refuses_a_validation_split_the_backbone_was_pre_trained_on(tmp_path):
+    """Pre-training on the images outside the labelled fraction includes the validation split that fine-tuning holds
+    out from them, unless `--exclude_validation_size` leaves it out too; the chain then runs end to end."""
+    from inductive_zoo.training.image_classification import parse_args, run
+
+    def pretrain(output_dir, *extra):
+        main(
+            [
+                "--objective", "mim", "--model_type", "iso_convnet", "--preset", "micro-patch4-32",
+                "--config_overrides", "hidden_size=16,num_hidden_layers=1", "--dataset", "digits",
+                "--exclude_train_fraction", "0.2", "--eval_bank_size", "100", "--eval_size", "50",
+                "--output_dir", str(output_dir), "--max_steps", "1", "--per_device_train_batch_size", "32",
+                "--save_strategy", "no", "--report_to", "none", *extra,
+            ]
+        )  # fmt: skip
+
+    def fine_tune(checkpoint):
+        return run(
+            *parse_args(
+                [
+                    "--model_name_or_path", str(checkpoint), "--dataset", "digits", "--train_fraction", "0.2",
+                    "--validation_size", "100", "--output_dir", str(tmp_path / "finetuned"), "--do_train",
+                    "--do_eval", "--max_steps", "1", "--per_device_train_batch_size", "32", "--report_to", "none",
+                    "--save_strategy", "no",
+                ]
+            )  # fmt: skip
+        )
+
+    pretrain(tmp_path / "overlapping")
+    with pytest.raises(ValueError, match=r"was pre-trained on 100 of the 100 images of the validation split"):
+        fine_tune(tmp_path / "overlapping")
+    pretrain(tmp_path / "apart", "--exclude_validation_size", "100")
+    record = json.loads((tmp_path / "apart" / "pretraining_data.json").read_text())
+    assert record["exclude_validation_size"] == 100 and record["dataset"] == "digits"
+    _, metrics = fine_tune(tmp_path / "apart")
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0

@@ -6,6 +6,7 @@ from .datasets import (
     class_balanced_indices,
     class_balanced_subset,
     digits_dataset,
+    held_out_indices,
     held_out_subset,
     load_image_dataset,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "class_balanced_indices",
     "class_balanced_subset",
     "digits_dataset",
+    "held_out_indices",
     "held_out_subset",
     "image_processor_for",
     "load_image_dataset",

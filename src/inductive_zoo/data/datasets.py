@@ -172,18 +172,14 @@ def class_balanced_subset(dataset: Dataset, fraction: float, label_column: str, 
     return dataset.select(class_balanced_indices(np.asarray(dataset[label_column]), fraction, seed))
 
 
-def held_out_subset(
-    dataset: Dataset, excluded: set[int] | list[int], size: int, label_column: str, seed: int = 0
-) -> Dataset:
-    """A class-balanced, seeded selection of `size` rows of `dataset` outside the row indices `excluded` (the
-    training subset): the validation split for tuning a recipe without touching the test split.
+def held_out_indices(labels: np.ndarray, excluded: set[int] | list[int], size: int, seed: int = 0) -> list[int]:
+    """The sorted row indices of `held_out_subset`: `size` rows, class-balanced and seeded, outside `excluded`.
 
     Raises:
         ValueError: `size` is not positive, or there are not enough rows outside `excluded` for it.
     """
     if size < 1:
         raise ValueError(f"validation_size must be >= 1, got {size}")
-    labels = np.asarray(dataset[label_column])
     free_rows = np.ones(len(labels), dtype=bool)
     free_rows[np.asarray(sorted(excluded), dtype=np.int64)] = False
     classes = np.unique(labels)
@@ -198,4 +194,13 @@ def held_out_subset(
                 f"only {len(free)} are left"
             )
         chosen.extend(rng.choice(free, size=count, replace=False).tolist())
-    return dataset.select(sorted(chosen))
+    return sorted(chosen)
+
+
+def held_out_subset(
+    dataset: Dataset, excluded: set[int] | list[int], size: int, label_column: str, seed: int = 0
+) -> Dataset:
+    """A class-balanced, seeded selection of `size` rows of `dataset` outside the row indices `excluded` (the
+    training subset): the validation split for tuning a recipe without touching the test split
+    (`held_out_indices`)."""
+    return dataset.select(held_out_indices(np.asarray(dataset[label_column]), excluded, size, seed))

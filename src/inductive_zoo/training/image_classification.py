@@ -36,7 +36,7 @@ from ..data import (
     MixupCutmixCollator,
     MixupCutmixConfig,
     class_balanced_indices,
-    held_out_subset,
+    held_out_indices,
     image_processor_for,
     load_image_dataset,
 )
@@ -49,6 +49,7 @@ from .config_overrides import check_override_fields, checkpoint_changes, parse_o
 from .ema import ModelEMACallback
 from .nan_guard import NonFiniteLossCallback
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
+from .pretraining_data import check_evaluation_not_pretrained_on
 from .prs_switches import PRS_SCHEDULES, PRSCallback
 from .recipes import expand_recipe_argument
 from .records import TrainingSummary, describe_precision
@@ -370,6 +371,11 @@ def build_trainer(
     model, processor = build_model(model_args, data.label_names)
     image_size = getattr(model.config, "image_size", None) or model_args.image_size
     train_split, eval_split, eval_name = training_and_evaluation_splits(data, data_args)
+    if model_args.model_name_or_path is not None and data_args.validation_size is not None:
+        labels = np.asarray(data.splits["train"][data.label_column])
+        train_indices = class_balanced_indices(labels, data_args.train_fraction, seed=data_args.subset_seed)
+        eval_indices = held_out_indices(labels, train_indices, data_args.validation_size)
+        check_evaluation_not_pretrained_on(model_args.model_name_or_path, labels, eval_indices, eval_name)
     augmentation_config = data_args.augmentation_config()
     augmentation = BatchAugmentation(augmentation_config) if augmentation_config is not None else None
     mixing = data_args.mixing_config(training_args.label_smoothing_factor)
@@ -436,7 +442,7 @@ def training_and_evaluation_splits(data: ImageClassificationData, data_args: Dat
     if data_args.validation_size is None:
         eval_split, eval_name = data.splits[data.eval_split], data.eval_split
     else:
-        eval_split = held_out_subset(train_full, train_indices, data_args.validation_size, data.label_column)
+        eval_split = train_full.select(held_out_indices(labels, train_indices, data_args.validation_size))
         eval_name = "validation"
     if data_args.max_eval_samples is not None:
         eval_split = eval_split.select(range(min(data_args.max_eval_samples, len(eval_split))))

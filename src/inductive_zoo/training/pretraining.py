@@ -23,7 +23,6 @@ from transformers import AutoModelForMaskedImageModeling, HfArgumentParser, Trai
 from ..data import (
     DecodedImageDataset,
     MaskedImageModelingCollator,
-    class_balanced_indices,
     class_balanced_subset,
     image_processor_for,
     load_image_dataset,
@@ -40,6 +39,7 @@ from .image_classification import run as run_classification
 from .knn_monitor import KNNMonitorCallback
 from .nan_guard import NonFiniteLossCallback
 from .precision import resolve_precision_arguments
+from .pretraining_data import pretraining_indices, write_pretraining_data
 from .prs_switches import PRSCallback
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,13 @@ class PretrainingArguments:
         metadata={
             "help": "pre-train on the training images outside this class-balanced fraction (seed "
             "subset_seed), e.g. 0.1: the other 90 %% of CIFAR-10 when fine-tuning on the 10 %% subset"
+        },
+    )
+    exclude_validation_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "with exclude_train_fraction, also leave out the validation split that fine-tuning with "
+            "--validation_size N holds out, so that it can be tuned on images the backbone has not seen"
         },
     )
     num_local_views: int = field(default=6, metadata={"help": "DINO local views (0 for IsoMixer and IBiT)"})
@@ -116,18 +123,15 @@ def evaluate_representation(
 
 
 def pretraining_split(train: Any, args: PretrainingArguments, label_column: str) -> Any:
-    """The images to pre-train on: a `train_fraction` subset, or with `exclude_train_fraction` every training image
-    outside that fraction's subset (labels are never used by the objectives)."""
-    if args.exclude_train_fraction is None:
-        return class_balanced_subset(train, args.train_fraction, label_column, args.subset_seed)
-    if args.train_fraction != 1.0:
-        raise ValueError("exclude_train_fraction and train_fraction exclude each other")
-    excluded = set(
-        class_balanced_indices(np.asarray(train[label_column]), args.exclude_train_fraction, args.subset_seed)
+    """The images to pre-train on (`pretraining_data.pretraining_indices`; labels are never used by the objectives)."""
+    indices = pretraining_indices(
+        np.asarray(train[label_column]),
+        args.train_fraction,
+        args.exclude_train_fraction,
+        args.exclude_validation_size,
+        args.subset_seed,
     )
-    if len(excluded) == len(train):
-        raise ValueError(f"exclude_train_fraction={args.exclude_train_fraction} leaves no image to pre-train on")
-    return train.select([index for index in range(len(train)) if index not in excluded])
+    return train if len(indices) == len(train) else train.select(indices)
 
 
 def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[str, Any]:
@@ -139,6 +143,15 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     processor = image_processor_for(config.image_size, config.num_channels)
     columns = (data.image_column, data.label_column, config.image_size)
     train_split = pretraining_split(data.splits["train"], args, data.label_column)
+    selection = {
+        "train_fraction": args.train_fraction,
+        "exclude_train_fraction": args.exclude_train_fraction,
+        "exclude_validation_size": args.exclude_validation_size,
+        "subset_seed": args.subset_seed,
+    }
+    if training_args.process_index == 0:
+        labels = np.asarray(data.splits["train"][data.label_column])
+        write_pretraining_data(training_args.output_dir, args.dataset, labels, selection)
     bank_fraction = min(1.0, args.eval_bank_size / len(train_split))
     bank = DecodedImageDataset(
         class_balanced_subset(train_split, bank_fraction, data.label_column, args.subset_seed), "train", *columns
