@@ -97,16 +97,12 @@ def test_fine_tuning_refuses_a_validation_split_the_backbone_was_pre_trained_on(
         )  # fmt: skip
 
     def fine_tune(checkpoint):
-        return run(
-            *parse_args(
-                [
-                    "--model_name_or_path", str(checkpoint), "--dataset", "digits", "--train_fraction", "0.2",
-                    "--validation_size", "100", "--output_dir", str(tmp_path / "finetuned"), "--do_train",
-                    "--do_eval", "--max_steps", "1", "--per_device_train_batch_size", "32", "--report_to", "none",
-                    "--save_strategy", "no",
-                ]
-            )  # fmt: skip
-        )
+        arguments = [
+            "--model_name_or_path", str(checkpoint), "--dataset", "digits", "--train_fraction", "0.2",
+            "--validation_size", "100", "--output_dir", str(tmp_path / "finetuned"), "--do_train", "--do_eval",
+            "--max_steps", "1", "--per_device_train_batch_size", "32", "--report_to", "none", "--save_strategy", "no",
+        ]  # fmt: skip
+        return run(*parse_args(arguments))
 
     pretrain(tmp_path / "overlapping")
     with pytest.raises(ValueError, match=r"was pre-trained on 100 of the 100 images of the validation split"):
