@@ -370,12 +370,7 @@ def build_trainer(
     data = load_image_dataset(data_args.dataset, data_args.image_column, data_args.label_column, seed=0)
     model, processor = build_model(model_args, data.label_names)
     image_size = getattr(model.config, "image_size", None) or model_args.image_size
-    train_split, eval_split, eval_name = training_and_evaluation_splits(data, data_args)
-    if model_args.model_name_or_path is not None and data_args.validation_size is not None:
-        labels = np.asarray(data.splits["train"][data.label_column])
-        train_indices = class_balanced_indices(labels, data_args.train_fraction, seed=data_args.subset_seed)
-        eval_indices = held_out_indices(labels, train_indices, data_args.validation_size)
-        check_evaluation_not_pretrained_on(model_args.model_name_or_path, labels, eval_indices, eval_name)
+    train_split, eval_split, eval_name = training_and_evaluation_splits(data, data_args, model_args.model_name_or_path)
     augmentation_config = data_args.augmentation_config()
     augmentation = BatchAugmentation(augmentation_config) if augmentation_config is not None else None
     mixing = data_args.mixing_config(training_args.label_smoothing_factor)
@@ -432,9 +427,13 @@ def build_trainer(
     return trainer
 
 
-def training_and_evaluation_splits(data: ImageClassificationData, data_args: DataArguments) -> tuple[Any, Any, str]:
+def training_and_evaluation_splits(
+    data: ImageClassificationData, data_args: DataArguments, checkpoint: str | None = None
+) -> tuple[Any, Any, str]:
     """The training subset, the evaluation split (the dataset's own, or with `validation_size` a class-balanced
-    split of training images outside the subset) and its name; `max_eval_samples` cuts the evaluation split."""
+    split of training images outside the subset) and its name; `max_eval_samples` cuts the evaluation split. A
+    validation split that the fine-tuned `checkpoint` was pre-trained on is refused
+    (`pretraining_data.check_evaluation_not_pretrained_on`)."""
     train_full = data.splits["train"]
     labels = np.asarray(train_full[data.label_column])
     train_indices = class_balanced_indices(labels, data_args.train_fraction, seed=data_args.subset_seed)
@@ -442,8 +441,10 @@ def training_and_evaluation_splits(data: ImageClassificationData, data_args: Dat
     if data_args.validation_size is None:
         eval_split, eval_name = data.splits[data.eval_split], data.eval_split
     else:
-        eval_split = train_full.select(held_out_indices(labels, train_indices, data_args.validation_size))
-        eval_name = "validation"
+        eval_indices = held_out_indices(labels, train_indices, data_args.validation_size)
+        eval_split, eval_name = train_full.select(eval_indices), "validation"
+        if checkpoint is not None:
+            check_evaluation_not_pretrained_on(checkpoint, labels, eval_indices, eval_name)
     if data_args.max_eval_samples is not None:
         eval_split = eval_split.select(range(min(data_args.max_eval_samples, len(eval_split))))
     return train_split, eval_split, eval_name
