@@ -86,6 +86,12 @@ def images_seen(recipe_name: str, args: argparse.Namespace, label_counts: Counte
     return get_recipe(recipe_name).epochs * subset_size(label_counts, RECIPE_FRACTION)
 
 
+def recipe_conv_share(recipe_name: str) -> float:
+    """The share of a PRS-ViT recipe's epochs spent as convolutions (`conv_epochs / num_train_epochs`)."""
+    recipe = get_recipe(recipe_name)
+    return recipe.arguments["conv_epochs"] / recipe.epochs
+
+
 def cell_arguments(cell: Cell, args: argparse.Namespace, label_counts: Counter) -> list[str]:
     """The command line of one cell (without the output directory)."""
     recipe = get_recipe(cell.recipe)
@@ -100,7 +106,7 @@ def cell_arguments(cell: Cell, args: argparse.Namespace, label_counts: Counter) 
     if args.max_eval_samples is not None:
         arguments += ["--max_eval_samples", str(args.max_eval_samples)]
     if "schedule" in recipe.arguments:
-        share = cell.conv_share if cell.conv_share is not None else recipe.arguments["conv_epochs"] / recipe.epochs
+        share = cell.conv_share if cell.conv_share is not None else recipe_conv_share(cell.recipe)
         epochs = math.ceil(steps / math.ceil(subset_size(label_counts, cell.fraction) / batch_size))
         arguments += ["--conv_epochs", str(round(share * epochs))]
     return arguments + args.extra
@@ -226,14 +232,10 @@ def prs_table(records: list[dict[str, Any]]) -> str:
     share from the curve's cells)."""
     prs = [record for record in records if record["model_type"] == "prs_vit"]
     fractions = sorted({record["fraction"] for record in prs if record["conv_share"] is not None})
-    own_share = {
-        record["recipe"]: get_recipe(record["recipe"]).arguments["conv_epochs"] / get_recipe(record["recipe"]).epochs
-        for record in prs
-    }
     by_share: dict[tuple[float, float], list[float]] = {}
     for record in prs:
         if record["fraction"] in fractions:
-            share = record["conv_share"] if record["conv_share"] is not None else own_share[record["recipe"]]
+            share = record["conv_share"] if record["conv_share"] is not None else recipe_conv_share(record["recipe"])
             by_share.setdefault((share, record["fraction"]), []).append(record["top1"])
     shares = sorted({share for share, _ in by_share})
     header = ["convolution share of the epochs", *(f"{fraction:g}" for fraction in fractions)]
