@@ -44,8 +44,10 @@ from ..evaluation.test_time_augmentation import check_tta_level, tta_evaluation
 from ..metrics import load_accuracy_metric
 from ..models.classification import soft_target_cross_entropy
 from ..models.registry import MANIFESTS
+from ..objectives.distillation import DISTILLATION_KINDS, DistillationLoss
 from .checkpointing import ResumableTrainer
 from .config_overrides import check_override_fields, checkpoint_changes, parse_overrides
+from .distillation import DistillationTrainer, load_teacher
 from .ema import ModelEMACallback
 from .nan_guard import NonFiniteLossCallback
 from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
@@ -139,12 +141,30 @@ class ModelArguments:
     channels_last: bool = field(
         default=False, metadata={"help": "train in the channels-last memory format (faster convolutions on CPU)"}
     )
+    distillation_teacher: str | None = field(
+        default=None,
+        metadata={
+            "help": "distil from this trained classifier (Hub id or directory) of the same classes and images: the "
+            "loss adds its predictions on every augmented batch (`objectives.distillation`)"
+        },
+    )
+    distillation_kind: str = field(
+        default="hard",
+        metadata={"help": f"with --distillation_teacher: one of {DISTILLATION_KINDS} (DeiT's hard labels, or KL)"},
+    )
+    distillation_alpha: float = field(
+        default=0.5, metadata={"help": "with --distillation_teacher: weight of the distillation term, in [0, 1]"}
+    )
+    distillation_temperature: float = field(
+        default=1.0, metadata={"help": "with --distillation_teacher and kind soft: the temperature T"}
+    )
     # The precision the run uses and why (`training.precision.choose_precision`), set by `parse_args`.
     precision_choice: PrecisionChoice | None = field(default=None, init=False)
     # The config fields `build_model` changed on a checkpoint (`--config_overrides`, `--image_size`), as recorded.
     checkpoint_changes: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
+        self.distillation_loss()  # checks the distillation options before anything is loaded
         if self.whitening_init and self.model_name_or_path:
             raise ValueError("whitening_init sets a fresh model's first convolution; drop it to fine-tune a checkpoint")
         if self.preset is not None and self.model_name_or_path:
@@ -153,6 +173,13 @@ class ModelArguments:
                 f"{self.model_name_or_path} (the checkpoint keeps its architecture); drop --preset, or drop "
                 "--model_name_or_path to train the preset from scratch"
             )
+
+    def distillation_loss(self) -> DistillationLoss | None:
+        """The distillation loss of `--distillation_teacher` (`None` without a teacher); bad settings raise
+        `ValueError` naming the option."""
+        if self.distillation_teacher is None:
+            return None
+        return DistillationLoss(self.distillation_kind, self.distillation_alpha, self.distillation_temperature)
 
     @property
     def fresh_preset(self) -> str:
@@ -386,12 +413,11 @@ def build_trainer(
         images, _ = train_dataset.decoded_batch(list(range(min(WHITENING_IMAGES, len(train_dataset)))))
         pixel_values = collator.pixel_values([{"image": image} for image in images.float().div_(255.0)])
         whiten_first_convolution(model, pixel_values)
+    distillation = model_args.distillation_loss()
+    teacher = load_teacher(model_args.distillation_teacher, model, processor) if distillation is not None else None
     if model_args.channels_last:
-        # The 2-D convolutions only: `Module.to(memory_format=...)` on the whole model refuses a parameter of
-        # another rank (CADA-ResNet's 5-D bases).
-        for module in model.modules():
-            if isinstance(module, torch.nn.Conv2d):
-                module.to(memory_format=torch.channels_last)
+        for module in (model, teacher):
+            convolutions_to_channels_last(module)
     if hasattr(model, "reparameterize"):
         # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
         diagnostic_images = eval_dataset.__getitems__(list(range(min(PRS_DIAGNOSTIC_IMAGES, len(eval_dataset)))))
@@ -409,7 +435,9 @@ def build_trainer(
         epoch_eval_dataset = DecodedImageDataset(
             eval_split.select(range(min(data_args.epoch_eval_samples, len(eval_split)))), eval_name, *columns, **keep
         )
-    trainer = ResumableTrainer(
+    teacher_arguments = {"teacher": teacher, "distillation": distillation} if distillation is not None else {}
+    trainer = (DistillationTrainer if distillation is not None else ResumableTrainer)(
+        **teacher_arguments,
         model=model,
         args=training_args,
         train_dataset=train_dataset,
@@ -425,6 +453,14 @@ def build_trainer(
         trainer.loss_is_scaled_for_ga = False  # soft_target_cross_entropy is a per-batch mean
     trainer.final_eval_dataset = eval_dataset
     return trainer
+
+
+def convolutions_to_channels_last(model: torch.nn.Module | None) -> None:
+    """Puts the 2-D convolutions of `model` in the channels-last memory format (only those: `Module.to(memory_format=
+    ...)` on a whole model refuses a parameter of another rank, CADA-ResNet's 5-D bases)."""
+    for module in model.modules() if model is not None else ():
+        if isinstance(module, torch.nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
 
 
 def training_and_evaluation_splits(

@@ -71,6 +71,7 @@ class TrainingSummary:
     initialized_from: str | None = None
     precision: str | None = None
     fast_training: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, Any] | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -105,12 +106,26 @@ class TrainingSummary:
             fast_training={
                 name: getattr(model_args, name, getattr(data_args, name, None)) for name in FAST_TRAINING_FIELDS
             },
+            distillation=distillation_record(model_args),
         )
 
     @classmethod
     def load(cls, checkpoint_dir: str | os.PathLike) -> "TrainingSummary | None":
         path = Path(checkpoint_dir) / TRAINING_SUMMARY_FILE
         return cls(**json.loads(path.read_text())) if path.is_file() else None
+
+
+def distillation_record(model_args: Any) -> dict[str, Any] | None:
+    """The teacher and settings of a distilled run (`--distillation_teacher`), `None` for a run without one."""
+    teacher = getattr(model_args, "distillation_teacher", None)
+    if teacher is None:
+        return None
+    return {
+        "teacher": teacher,
+        "kind": model_args.distillation_kind,
+        "alpha": model_args.distillation_alpha,
+        "temperature": model_args.distillation_temperature,
+    }
 
 
 def applied_changes(changes: dict[str, Any]) -> str | None:
