@@ -11,6 +11,7 @@ from inductive_zoo.layers.mixers import TOKEN_MIXERS, PoolingMixer, create_token
 from inductive_zoo.models.manifest import VariantManifest
 from inductive_zoo.publishing.cards import MODEL_CARDS_DIR
 from inductive_zoo.training.recipes import RECIPES, recipe_name
+from inductive_zoo.training.variant_recipes import VARIANT_RECIPES
 
 
 def test_an_unknown_mixer_name_is_refused_with_the_registered_names():
@@ -74,7 +75,7 @@ def test_every_manifest_has_its_card_recipes_and_exports(manifest: VariantManife
     assert (MODEL_CARDS_DIR / f"{manifest.model_type}.md").is_file()
     assert manifest.smoke_preset in manifest.config_class.presets
     assert recipe_name("cifar10-10pct", manifest.model_type) in RECIPES
-    for recipe in manifest.recipes:
+    for recipe in VARIANT_RECIPES[manifest.model_type]:
         assert RECIPES[recipe.name].arguments["model_type"] == manifest.model_type
     for name, cls in manifest.public_names().items():
         assert getattr(inductive_zoo, name) is cls and name in inductive_zoo.__all__

@@ -14,9 +14,8 @@ import jinja2
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .. import model_cards
-from ..models.manifest import overrides_text
 from ..models.registry import manifest_for
-from ..training.config_overrides import parse_overrides
+from ..training.config_overrides import overrides_text, parse_overrides
 from ..training.recipes import RECIPES, repeat_overrides
 from ..training.records import TrainingSummary
 

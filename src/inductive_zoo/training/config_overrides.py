@@ -10,10 +10,19 @@ from typing import Any
 from transformers import PreTrainedConfig
 
 from ..models.loading import FIELDS_A_CHECKPOINT_CAN_CHANGE
-from ..models.manifest import override_value
 
 # Config fields that training itself changes (which PRS-ViT blocks have switched to attention).
 TRAINING_STATE_FIELDS = frozenset({"attention_layers"})
+
+
+def override_value(value: Any) -> str:
+    """A config value as `--config_overrides` reads it back: strings as they are, the rest as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def overrides_text(fields: dict[str, Any]) -> str:
+    """Config fields as `--config_overrides` takes them: `{"a": 1, "b": "x"}` -> `"a=1,b=x"`."""
+    return ",".join(f"{name}={override_value(value)}" for name, value in fields.items())
 
 
 def split_top_level(text: str) -> list[str]:

@@ -14,10 +14,10 @@ from typing import Any
 
 from transformers import PreTrainedConfig
 
-from ..models.manifest import ISOTROPIC_144, VariantRecipe
 from ..models.registry import MANIFESTS
-from .config_overrides import model_field_differences, overrides_argument, parse_overrides
+from .config_overrides import model_field_differences, overrides_argument, overrides_text
 from .records import argument_value, augmentation_arguments, mode_arguments
+from .variant_recipes import ISOTROPIC_144, VARIANT_RECIPES, VariantRecipe
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ FAST_CONVNET_EPOCHS = 40
 MIM_PRETRAINED_DIR = "outputs/zoo/cifar10-90pct-mim-iso-convnet"
 MIM_PRETRAINING_COMMAND = (
     "inductive-zoo pretrain --objective mim --model_type iso_convnet --preset micro-patch4-32 --config_overrides "
-    f"{ISOTROPIC_144},mim_norm_target=true --dataset ../shared/datasets/cifar10 --exclude_train_fraction 0.1 "
+    f"{overrides_text({**ISOTROPIC_144, 'mim_norm_target': True})} --dataset ../shared/datasets/cifar10 "
+    "--exclude_train_fraction 0.1 "
     f"--output_dir {MIM_PRETRAINED_DIR} --num_train_epochs 8 --per_device_train_batch_size 128 --learning_rate 1e-3 "
     "--weight_decay 0.05 --lr_scheduler_type cosine --warmup_steps 0.05 --save_strategy epoch --save_total_limit 1 "
     "--logging_steps 50 --report_to none --eval_bank_size 5000 --eval_size 2000"
@@ -100,7 +101,8 @@ MIM_PRETRAINING_COMMAND = (
 @dataclass(frozen=True)
 class Recipe:
     """A named recipe: `arguments` of `inductive-zoo train` (model, data and training arguments by field name;
-    `True` for a flag), and what it is for."""
+    `True` for a flag; `config_overrides` a dict of config fields), and what it is for. `argv` spells it as a
+    command line."""
 
     name: str
     description: str
@@ -120,6 +122,8 @@ class Recipe:
         itself rather than relying on its default)."""
         argv = []
         for name, value in self.arguments.items():
+            if name == "config_overrides" and isinstance(value, dict):
+                value = overrides_text(value)
             argv.extend([f"--{name}"] if value is True else [f"--{name}", argument_value(value)])
         return argv
 
@@ -137,7 +141,7 @@ def _ten_percent(name: str, description: str, model: dict[str, Any], epochs: int
     return Recipe(name, description, arguments)
 
 
-# What each base recipe of `models.manifest.BASE_RECIPES` adds to a variant's own arguments (which win).
+# What each base recipe of `variant_recipes.BASE_RECIPES` adds to a variant's own arguments (which win).
 BASE_ARGUMENTS = {
     "cifar10-10pct": {
         **TEN_PERCENT, **ADAMW, **SMALL_DATA_AUGMENTATION, **EPOCH_EVALUATION, **AUTO_PRECISION_EAGER,
@@ -157,8 +161,14 @@ def variant_recipe(recipe: VariantRecipe) -> Recipe:
     return Recipe(recipe.name, recipe.description, {**BASE_ARGUMENTS[recipe.base], **recipe.arguments})
 
 
+# transformers' ResNet-18 layout (basic blocks), for the baselines.
+RESNET18 = {"layer_type": "basic", "depths": [2, 2, 2, 2], "hidden_sizes": [64, 128, 256, 512]}
+
+
 def _catalogue() -> dict[str, Recipe]:
-    variant_recipes = [variant_recipe(recipe) for manifest in MANIFESTS for recipe in manifest.recipes]
+    variant_recipes = [
+        variant_recipe(recipe) for manifest in MANIFESTS for recipe in VARIANT_RECIPES.get(manifest.model_type, ())
+    ]
     # Each variant's main 10 % recipe first (the zoo table's order), then its other recipes.
     main_names = {recipe_name("cifar10-10pct", manifest.model_type) for manifest in MANIFESTS}
     recipes = sorted(variant_recipes, key=lambda recipe: recipe.name not in main_names)
@@ -176,8 +186,14 @@ def _catalogue() -> dict[str, Recipe]:
             "Baseline: transformers' ViTForImageClassification, 6 x 192, 3 heads, patch 4, on 10 % of CIFAR-10",
             {
                 "model_type": "vit",
-                "config_overrides": "image_size=32,patch_size=4,hidden_size=192,"
-                "num_hidden_layers=6,num_attention_heads=3,intermediate_size=768",
+                "config_overrides": {
+                    "image_size": 32,
+                    "patch_size": 4,
+                    "hidden_size": 192,
+                    "num_hidden_layers": 6,
+                    "num_attention_heads": 3,
+                    "intermediate_size": 768,
+                },
             },
         ),
         Recipe(
@@ -202,7 +218,7 @@ def _catalogue() -> dict[str, Recipe]:
                 **BASE_ARGUMENTS["cifar10-10pct-fast"],
                 "model_type": "resnet",
                 "image_size": 32,
-                "config_overrides": "layer_type=basic,depths=[2,2,2,2],hidden_sizes=[64,128,256,512]",
+                "config_overrides": RESNET18,
                 "auto_augment": None,
             },
         ),
@@ -213,7 +229,7 @@ def _catalogue() -> dict[str, Recipe]:
             {
                 "model_type": "resnet",
                 "image_size": 32,
-                "config_overrides": "layer_type=basic,depths=[2,2,2,2],hidden_sizes=[64,128,256,512]",
+                "config_overrides": RESNET18,
             },
         ),
     ]
@@ -265,7 +281,7 @@ def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list
     if type(saved_config) is not manifest.config_class:
         return []
     built = manifest.config_class.from_preset(
-        recipe.arguments.get("preset", "micro-patch4-32"), **parse_overrides(recipe.arguments.get("config_overrides"))
+        recipe.arguments.get("preset", "micro-patch4-32"), **recipe.arguments.get("config_overrides", {})
     )
     return model_field_differences(built, saved_config)
 
@@ -339,7 +355,7 @@ def recipe_for_checkpoint(recipe: Recipe) -> Recipe:
 def merged_config_overrides(argv: list[str], recipe: Recipe) -> list[str]:
     """`argv` with each non-empty `--config_overrides X` (or `--config_overrides=X`) preceded by the recipe's own
     overrides; an empty one stays empty, so it replaces them."""
-    own = recipe.arguments.get("config_overrides")
+    own = overrides_text(recipe.arguments.get("config_overrides", {}))
     if not own:
         return argv
     merged = list(argv)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..models.manifest import overrides_text
+from .config_overrides import overrides_text
 
 # Written into the output directory by `inductive_zoo.training.image_classification.run`.
 TRAINING_SUMMARY_FILE = "training_summary.json"
