@@ -335,6 +335,34 @@ def test_a_fine_tuned_checkpoints_card_names_its_start(checkpoint, tmp_path) -> 
     assert "`org/pretrained`" in card
 
 
+def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_adds_the_teachers_time(
+    checkpoint, tmp_path
+) -> None:
+    from inductive_zoo.studies.release_table import read_release, release_table
+
+    distilled = tmp_path / "distilled"
+    shutil.copytree(checkpoint, distilled)
+    summary = json.loads((distilled / "training_summary.json").read_text())
+    teacher = {
+        "teacher": "outputs/teacher", "kind": "soft", "alpha": 0.9, "temperature": 4.0,
+        "teacher_model_type": "fast_convnet", "teacher_training_time_s": 600.0,
+    }  # fmt: skip
+    recipe = "cifar10-10pct-fast-prs-vit"  # a recipe run's card has the command the release table reads
+    (distilled / "training_summary.json").write_text(
+        json.dumps({**summary, "distillation": teacher, "recipe_name": recipe})
+    )
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    stage_repository(distilled, staged, REPO_ID, endpoint="http://hub")
+    card = (staged / "README.md").read_text()
+    assert "Distilled from the classifier `outputs/teacher` (a `fast_convnet`)" in card
+    assert "soft distillation, alpha 0.9, temperature 4.0" in card
+    assert "The teacher's own training took 600 s more." in card
+    release = read_release(staged)
+    assert release.teacher_training_time_s == 600
+    assert f"{release.training_time_s / 60:.0f} min + 10 min (teacher)" in release_table([release])
+
+
 def save_model(model, directory: Path) -> Path:
     model.save_pretrained(directory)
     return directory

@@ -24,6 +24,8 @@ from .zoo_table import count_parameters
 START, END = "<!-- RELEASE_TABLE_START -->", "<!-- RELEASE_TABLE_END -->"
 # The card sentence `model_cards/_common.md` renders from the run's summary; group 1 the seconds, 2 what follows.
 TRAINING_SENTENCE = re.compile(r"Training took (\d+) s of wall time(?: on )?(.*?)\.\n")
+# A distilled checkpoint's card adds its teacher's training time (`model_cards/_common.md`).
+TEACHER_SENTENCE = re.compile(r"The teacher's own training took (\d+) s more\.")
 # Arguments every card's command carries; the table shows the rest beside the recipe's name.
 COMMON_ARGUMENTS = ("--recipe", "--dataset", "--output_dir", "--seed")
 
@@ -38,6 +40,7 @@ class Release:
     top1_tta: float | None
     parameters: int
     training_time_s: int
+    teacher_training_time_s: int | None
     machine: str
     recipe: str
     extra_arguments: tuple[str, ...]
@@ -74,6 +77,7 @@ def read_release(directory: Path) -> Release:
         top1_tta=results.get("Top-1 accuracy with test-time augmentation"),
         parameters=count_parameters(directory / "model.safetensors"),
         training_time_s=int(training.group(1)),
+        teacher_training_time_s=int(teacher.group(1)) if (teacher := TEACHER_SENTENCE.search(card.text)) else None,
         # "(auto: the CPU has AVX-512 BF16 ...)" explains the choice; the table keeps the choice.
         machine=re.sub(r" \(auto: .*\)$", "", training.group(2)) or "not recorded",
         recipe=recipe,
@@ -96,9 +100,12 @@ def release_table(releases: list[Release]) -> str:
     for release in releases:
         tta = f"{release.top1_tta:.4f}" if release.top1_tta is not None else "-"
         extra = f" `{' '.join(release.extra_arguments)}`" if release.extra_arguments else ""
+        training = f"{release.training_time_s / 60:.0f} min"
+        if release.teacher_training_time_s is not None:
+            training += f" + {release.teacher_training_time_s / 60:.0f} min (teacher)"
         lines.append(
             f"| `{release.directory.as_posix()}` | {release.display_name} | {release.top1:.4f} | {tta} | "
-            f"{release.parameters / 1e6:.2f} M | {release.training_time_s / 60:.0f} min | {release.machine} | "
+            f"{release.parameters / 1e6:.2f} M | {training} | {release.machine} | "
             f"`{release.recipe}`{extra} |"
         )
     return "\n".join(lines) + "\n"

@@ -116,15 +116,19 @@ class TrainingSummary:
 
 
 def distillation_record(model_args: Any) -> dict[str, Any] | None:
-    """The teacher and settings of a distilled run (`--distillation_teacher`), `None` for a run without one."""
+    """The teacher and settings of a distilled run (`--distillation_teacher`), with the teacher's own training time
+    where its directory records one (its training is part of what the student cost); `None` without a teacher."""
     teacher = getattr(model_args, "distillation_teacher", None)
     if teacher is None:
         return None
+    teacher_summary = TrainingSummary.load(teacher) if Path(teacher).is_dir() else None
     return {
         "teacher": teacher,
         "kind": model_args.distillation_kind,
         "alpha": model_args.distillation_alpha,
         "temperature": model_args.distillation_temperature,
+        "teacher_model_type": teacher_summary.model_type if teacher_summary else None,
+        "teacher_training_time_s": teacher_summary.training_time_s if teacher_summary else None,
     }
 
 
