@@ -253,11 +253,28 @@ def merge_heads(context: torch.Tensor) -> torch.Tensor:
     """`(batch, heads, N, head_dim)` per-head outputs concatenated into `(batch, N, heads * head_dim)`."""
     return context.transpose(1, 2).flatten(2)
 
+class MultiHeadMixer(nn.Module):
+    """What every attention mixer of the zoo shares: the config, `num_heads` heads of `head_dim` channels, the
+    `1 / sqrt(head_dim)` scale and the attention dropout. Subclasses add their query/key/value projections, then the
+    output projection `proj` (in that order, so that a seeded initialisation draws the weights as before), and what
+    their attention adds (positions, masks).
+
+    Reads `hidden_size`, `num_attention_heads` and `attention_probs_dropout_prob` from the config.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim ** (-0.5)
+        self.attention_dropout = config.attention_probs_dropout_prob
+
 
 # --- inductive_zoo.layers.mixers.learned_masked_attention ---
 
 @register_token_mixer('learned_masked_attention')
-class LearnedMaskedSelfAttention(nn.Module):
+class LearnedMaskedSelfAttention(MultiHeadMixer):
     """Learned masked self-attention, LMSA (Giri 2025; reference `IBiT/LMSA_layer.py`).
 
     Per head `h`: `S = Q K^T / sqrt(d)`, `M = S * gather(A_h^T B_h, roll)` (element-wise, no softmax),
@@ -269,13 +286,8 @@ class LearnedMaskedSelfAttention(nn.Module):
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim ** (-0.5)
+        super().__init__(config)
         self.epsilon = config.mask_epsilon
-        self.attention_dropout = config.attention_probs_dropout_prob
         num_prefix = int(config.pooling == 'cls')
         grid = config.image_size // config.patch_size
         self.grid_size = (grid, grid)

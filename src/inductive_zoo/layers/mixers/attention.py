@@ -41,8 +41,26 @@ def merge_heads(context: torch.Tensor) -> torch.Tensor:
     return context.transpose(1, 2).flatten(2)
 
 
+class MultiHeadMixer(nn.Module):
+    """What every attention mixer of the zoo shares: the config, `num_heads` heads of `head_dim` channels, the
+    `1 / sqrt(head_dim)` scale and the attention dropout. Subclasses add their query/key/value projections, then the
+    output projection `proj` (in that order, so that a seeded initialisation draws the weights as before), and what
+    their attention adds (positions, masks).
+
+    Reads `hidden_size`, `num_attention_heads` and `attention_probs_dropout_prob` from the config.
+    """
+
+    def __init__(self, config: PreTrainedConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.scale = self.head_dim**-0.5
+        self.attention_dropout = config.attention_probs_dropout_prob
+
+
 @register_token_mixer("self_attention")
-class MultiHeadSelfAttention(nn.Module):
+class MultiHeadSelfAttention(MultiHeadMixer):
     """Scaled dot-product self-attention over all tokens (Vaswani et al. 2017, eq. 1; ViT, Dosovitskiy et al. 2021).
 
     `softmax(Q K^T / sqrt(d_head)) V` per head, heads concatenated, then an output projection. Q, K and V come from
@@ -54,12 +72,7 @@ class MultiHeadSelfAttention(nn.Module):
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim**-0.5
-        self.attention_dropout = config.attention_probs_dropout_prob
+        super().__init__(config)
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
         self.is_causal = False  # read by transformers' attention functions

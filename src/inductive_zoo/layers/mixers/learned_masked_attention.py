@@ -5,13 +5,13 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
-from .attention import merge_heads, split_heads
+from .attention import MultiHeadMixer, merge_heads, split_heads
 from .distance_masks import low_rank_factors, resample_relative_mask, roll_index
 from .registry import register_token_mixer
 
 
 @register_token_mixer("learned_masked_attention")
-class LearnedMaskedSelfAttention(nn.Module):
+class LearnedMaskedSelfAttention(MultiHeadMixer):
     """Learned masked self-attention, LMSA (Giri 2025; reference `IBiT/LMSA_layer.py`).
 
     Per head `h`: `S = Q K^T / sqrt(d)`, `M = S * gather(A_h^T B_h, roll)` (element-wise, no softmax),
@@ -23,13 +23,8 @@ class LearnedMaskedSelfAttention(nn.Module):
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim**-0.5
+        super().__init__(config)
         self.epsilon = config.mask_epsilon
-        self.attention_dropout = config.attention_probs_dropout_prob
         num_prefix = int(config.pooling == "cls")
         grid = config.image_size // config.patch_size
         self.grid_size = (grid, grid)

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
-from .attention import merge_heads, scaled_dot_product_attention, split_heads
+from .attention import MultiHeadMixer, merge_heads, scaled_dot_product_attention, split_heads
 from .registry import register_token_mixer
 
 
@@ -41,7 +41,7 @@ def kernel_offsets(num_heads: int) -> list[tuple[float, float]]:
 
 
 @register_token_mixer("gpsa")
-class GatedPositionalSelfAttention(nn.Module):
+class GatedPositionalSelfAttention(MultiHeadMixer):
     """GPSA (d'Ascoli et al. 2021, "ConViT", eq. 5): per head,
     `A_h = (1 - sigmoid(lambda_h)) softmax(Q_h K_h^T / sqrt(d)) + sigmoid(lambda_h) softmax(v_h^T r_qk)`,
     renormalised over keys, then `A_h V_h`, heads concatenated, output projection.
@@ -63,12 +63,7 @@ class GatedPositionalSelfAttention(nn.Module):
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim**-0.5
-        self.attention_dropout = config.attention_probs_dropout_prob
+        super().__init__(config)
         self.qk = nn.Linear(config.hidden_size, 2 * config.hidden_size, bias=config.qkv_bias)
         self.v = nn.Linear(config.hidden_size, config.hidden_size, bias=config.qkv_bias)
         self.proj = nn.Linear(config.hidden_size, config.hidden_size)
