@@ -86,6 +86,8 @@ def test_a_teacher_of_other_classes_or_images_is_refused_by_name(teacher, tmp_pa
     argv = [*STUDENT, *COMMON, "--output_dir", str(tmp_path / "student"), "--max_steps", "1", "--do_train"]
     with pytest.raises(ValueError, match="predicts 4 classes, the student 10"):
         build_trainer(*parse_args([*argv, "--distillation_teacher", str(tmp_path / "four")]))
+    with pytest.raises(ValueError, match=r"is not a classifier checkpoint .*: train the teacher first"):
+        build_trainer(*parse_args([*argv, "--distillation_teacher", str(tmp_path / "missing")]))
     with pytest.raises(ValueError, match="takes images with size"):
         build_trainer(*parse_args([*argv, "--image_size", "24", "--distillation_teacher", teacher]))
 

@@ -1,6 +1,7 @@
 """The `inductive-zoo` command: thin wrappers that parse arguments and call the package."""
 
 import argparse
+import shlex
 import sys
 from importlib import import_module
 from pathlib import Path
@@ -81,8 +82,7 @@ def list_recipes(argv: list[str]) -> None:
     if args.name is not None:
         recipe = get_recipe(args.name)
         print(f"{recipe.name}: {recipe.description}\n{recipe.command()}\n")
-        for name, value in recipe.arguments.items():
-            print(f"  --{name} {value}")
+        print(f"  {shlex.join(recipe.argv())}")
         return
     for recipe in RECIPES.values():
         print(f"{recipe.name:34s} {recipe.epochs:4d} epochs  {recipe.description}")

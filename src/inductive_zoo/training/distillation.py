@@ -14,8 +14,14 @@ def load_teacher(path: str, student: PreTrainedModel, student_processor: Any) ->
     """The teacher checkpoint at `path` (Hub id or directory), frozen and in evaluation mode. It must predict the
     student's classes and take the student's images (same size and normalisation), else `ValueError` names what
     differs."""
-    teacher = AutoModelForImageClassification.from_pretrained(path)
-    teacher_processor = AutoImageProcessor.from_pretrained(path)
+    try:
+        teacher = AutoModelForImageClassification.from_pretrained(path)
+        teacher_processor = AutoImageProcessor.from_pretrained(path)
+    except OSError as error:
+        raise ValueError(
+            f"distillation_teacher {path} is not a classifier checkpoint (a directory or Hub id with config.json, "
+            f"weights and preprocessor_config.json): train the teacher first ({error})"
+        ) from error
     if teacher.config.num_labels != student.config.num_labels:
         raise ValueError(
             f"distillation_teacher {path} predicts {teacher.config.num_labels} classes, the student "

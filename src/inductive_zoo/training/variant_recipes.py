@@ -10,7 +10,7 @@ from typing import Any
 
 # The bases a variant's recipe extends: 10 % of CIFAR-10 on CPU (`-fast`: with the fastest CIFAR-10 recipes'
 # options), all of it on a GPU with AdamW, or with SGD (ResNets).
-BASE_RECIPES = ("cifar10-10pct", "cifar10-10pct-fast", "cifar10-full", "cifar10-full-sgd")
+BASE_RECIPES = ("cifar10-10pct", "cifar10-10pct-fast", "cifar10-10pct-distilled", "cifar10-full", "cifar10-full-sgd")
 
 # The width and depth of the isotropic 10 % recipes: 7 blocks of 144 (9 heads of 16, one per 3x3 tap for PRS-ViT),
 # MLP ratio 2, about 1.2 M parameters for the transformers, small enough for 50 epochs on one CPU core; the
@@ -78,6 +78,18 @@ def ten_percent_recipes(
     )
 
 
+def distilled_recipe(fast: VariantRecipe, display_name: str) -> VariantRecipe:
+    """The `cifar10-10pct-distilled` twin of a variant's `-fast` recipe: the same arguments, with the FastConvNet
+    baseline as its teacher (`recipes.BASE_ARGUMENTS["cifar10-10pct-distilled"]`)."""
+    return VariantRecipe(
+        fast.name.replace("cifar10-10pct-fast-", "cifar10-10pct-distilled-"),
+        f"{display_name}'s -fast recipe distilled from the FastConvNet baseline (soft, alpha 0.9, T 4; train the "
+        "teacher first: training/train_zoo.sh cifar10-10pct-fast-convnet)",
+        "cifar10-10pct-distilled",
+        fast.arguments,
+    )
+
+
 def full_data_recipe(model_type: str, display_name: str, **arguments: object) -> VariantRecipe:
     """A variant's full-CIFAR-10 recipe at DeiT-Ti/ConViT-Ti width (the papers' scale, GPU)."""
     return VariantRecipe(
@@ -97,6 +109,16 @@ CADA_ABLATION = (
     ("strict", "strict invariance (position-independent mix of 4 bases + R)", {"invariance": "strict"}),
     ("relaxed", "relaxed invariance (context-aware mix of 4 bases + R)", {"invariance": "relaxed"}),
     ("relaxed-no-rel", "relaxed invariance without the relative-position kernel R", {"relative_position": False}),
+)
+
+PRS_VIT_TEN_PERCENT = ten_percent_recipes(
+    "prs_vit",
+    "PRS-ViT",
+    "6 reparameterizable blocks, linear schedule, E = 25",
+    {**ATTENTION_144, "num_reparameterizable_layers": 6},
+    RELEASED_TRANSFORMER_SETTINGS,
+    schedule="linear",
+    conv_epochs=25,
 )
 
 # By model type, each variant's main 10 % recipe first.
@@ -134,15 +156,8 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
         full_data_recipe("convit", "ConViT"),
     ),
     "prs_vit": (
-        *ten_percent_recipes(
-            "prs_vit",
-            "PRS-ViT",
-            "6 reparameterizable blocks, linear schedule, E = 25",
-            {**ATTENTION_144, "num_reparameterizable_layers": 6},
-            RELEASED_TRANSFORMER_SETTINGS,
-            schedule="linear",
-            conv_epochs=25,
-        ),
+        *PRS_VIT_TEN_PERCENT,
+        distilled_recipe(PRS_VIT_TEN_PERCENT[1], "PRS-ViT"),
         full_data_recipe("prs_vit", "PRS-ViT", schedule="linear", conv_epochs=50),
     ),
     # IBiT's 10 % recipe has the released transformers' settings too: its tuning runs chose them.
