@@ -46,23 +46,36 @@ class VariantRecipe:
             raise ValueError(f"recipe {self.name!r}: base must be one of {BASE_RECIPES}, got {self.base!r}")
 
 
+def distilled_recipe(fast: VariantRecipe, display_name: str) -> VariantRecipe:
+    """The `cifar10-10pct-distilled` twin of a variant's `-fast` recipe: the same arguments, with the FastConvNet
+    baseline as its teacher (`recipes.BASE_ARGUMENTS["cifar10-10pct-distilled"]`)."""
+    return VariantRecipe(
+        fast.name.replace("cifar10-10pct-fast-", "cifar10-10pct-distilled-"),
+        f"{display_name}'s -fast recipe distilled from the FastConvNet baseline (soft, alpha 0.9, T 4; train the "
+        "teacher first: training/train_zoo.sh cifar10-10pct-fast-convnet)",
+        "cifar10-10pct-distilled",
+        fast.arguments,
+    )
+
+
 def ten_percent_recipes(
     model_type: str,
     display_name: str,
     what: str,
     fields: dict[str, Any],
     fast: dict[str, Any] | None = None,
+    distilled: bool = False,
     **arguments: Any,
-) -> tuple[VariantRecipe, VariantRecipe]:
-    """A variant's `cifar10-10pct` recipe (its `TEN_PERCENT_PRESET` with config `fields` and `arguments`) and its
+) -> tuple[VariantRecipe, ...]:
+    """A variant's `cifar10-10pct` recipe (its `TEN_PERCENT_PRESET` with config `fields` and `arguments`), its
     `cifar10-10pct-fast` recipe (the same with the fast-training options, `fast`'s arguments and config fields over
-    them)."""
+    them) and, with `distilled`, the `-fast` recipe's `distilled_recipe`."""
     dashed = model_type.replace("_", "-")
     model = {"model_type": model_type, "preset": TEN_PERCENT_PRESET, **arguments}
     fast = dict(fast or {})
     fast_fields = {**fields, **fast.pop("config_overrides", {})}
     settings = " and the released transformers' settings (RandAugment off, stochastic depth 0.2)" if fast else ""
-    return (
+    recipes = (
         VariantRecipe(
             f"cifar10-10pct-{dashed}",
             f"{display_name} ({what}), 7 x 144, on 10 % of CIFAR-10",
@@ -76,18 +89,7 @@ def ten_percent_recipes(
             {**model, "config_overrides": fast_fields, **fast},
         ),
     )
-
-
-def distilled_recipe(fast: VariantRecipe, display_name: str) -> VariantRecipe:
-    """The `cifar10-10pct-distilled` twin of a variant's `-fast` recipe: the same arguments, with the FastConvNet
-    baseline as its teacher (`recipes.BASE_ARGUMENTS["cifar10-10pct-distilled"]`)."""
-    return VariantRecipe(
-        fast.name.replace("cifar10-10pct-fast-", "cifar10-10pct-distilled-"),
-        f"{display_name}'s -fast recipe distilled from the FastConvNet baseline (soft, alpha 0.9, T 4; train the "
-        "teacher first: training/train_zoo.sh cifar10-10pct-fast-convnet)",
-        "cifar10-10pct-distilled",
-        fast.arguments,
-    )
+    return (*recipes, distilled_recipe(recipes[1], display_name)) if distilled else recipes
 
 
 def full_data_recipe(model_type: str, display_name: str, **arguments: object) -> VariantRecipe:
@@ -111,16 +113,6 @@ CADA_ABLATION = (
     ("relaxed-no-rel", "relaxed invariance without the relative-position kernel R", {"relative_position": False}),
 )
 
-PRS_VIT_TEN_PERCENT = ten_percent_recipes(
-    "prs_vit",
-    "PRS-ViT",
-    "6 reparameterizable blocks, linear schedule, E = 25",
-    {**ATTENTION_144, "num_reparameterizable_layers": 6},
-    RELEASED_TRANSFORMER_SETTINGS,
-    schedule="linear",
-    conv_epochs=25,
-)
-
 # By model type, each variant's main 10 % recipe first.
 VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
     "iso_transformer": (
@@ -130,6 +122,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             "ViT/DeiT, the unbiased control",
             ATTENTION_144,
             RELEASED_TRANSFORMER_SETTINGS,
+            distilled=True,
         ),
         full_data_recipe("iso_transformer", "IsoTransformer"),
     ),
@@ -152,12 +145,21 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             "6 GPSA blocks",
             {**ATTENTION_144, "local_up_to_layer": 6},
             RELEASED_TRANSFORMER_SETTINGS,
+            distilled=True,
         ),
         full_data_recipe("convit", "ConViT"),
     ),
     "prs_vit": (
-        *PRS_VIT_TEN_PERCENT,
-        distilled_recipe(PRS_VIT_TEN_PERCENT[1], "PRS-ViT"),
+        *ten_percent_recipes(
+            "prs_vit",
+            "PRS-ViT",
+            "6 reparameterizable blocks, linear schedule, E = 25",
+            {**ATTENTION_144, "num_reparameterizable_layers": 6},
+            RELEASED_TRANSFORMER_SETTINGS,
+            distilled=True,
+            schedule="linear",
+            conv_epochs=25,
+        ),
         full_data_recipe("prs_vit", "PRS-ViT", schedule="linear", conv_epochs=50),
     ),
     # IBiT's 10 % recipe has the released transformers' settings too: its tuning runs chose them.
@@ -168,6 +170,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             "learned low-rank attention masks",
             ATTENTION_144_DEPTH_02,
             RELEASED_TRANSFORMER_SETTINGS,
+            distilled=True,
             auto_augment=None,
         ),
         full_data_recipe("ibit", "IBiT"),
