@@ -66,7 +66,7 @@ def model_builders(preset: str, cada_preset: str) -> dict[str, Callable[[], torc
     builders: dict[str, Callable[[], torch.nn.Module]] = {}
     for manifest in MANIFESTS:
         reparameterizable = hasattr(manifest.image_classification_class, "reparameterize")
-        if manifest.token_model:
+        if manifest.model_class.is_token_model:
             name = f"{manifest.display_name}, convolution mode" if reparameterizable else manifest.display_name
             config = manifest.config_class(**manifest.matched_overrides(prs_config), num_labels=10)
         else:

@@ -19,7 +19,7 @@ def tiny_config(config_class, **overrides):
 def is_token_model(config_class) -> bool:
     """A token model (patches, position embedding, `(batch, tokens, hidden_size)` hidden states) or a convolutional
     one (stage maps, any image size), as its manifest says."""
-    return manifest_for(config_class).token_model
+    return manifest_for(config_class).model_class.is_token_model
 
 
 MODEL_CLASSES = [

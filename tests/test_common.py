@@ -187,7 +187,8 @@ def test_other_image_size_with_position_interpolation(config_class, model_class,
     larger = torch.randn(2, 3, 24, 24)
     with pytest.raises(ValueError, match="does not match the model's 16x16"):
         model(larger)
-    if manifest_for(config_class).fixed_image_size:  # position-specific weights: one image size only
+    # Position-specific weights: one image size only.
+    if not manifest_for(config_class).model_class.runs_at_any_image_size:
         with pytest.raises(ValueError, match="cannot run at another image size"):
             model(larger, interpolate_pos_encoding=True)
         return
@@ -325,7 +326,7 @@ def test_variant_specific_invalid_configs():
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_inductive_bias_switches_build_and_run(config_class, patch_embedding, pooling, pixels):
     only_token_models(config_class, "no patch embedding or pooling switch (its switches: test_cada_resnet.py)")
-    if not manifest_for(config_class).class_token and pooling == "cls":
+    if not manifest_for(config_class).model_class.supports_class_token and pooling == "cls":
         pytest.skip("a mixer of the patch grid only, no class token (checked with the variant's invalid configs)")
     model_class = AutoModelForImageClassification._model_mapping[config_class]
     model = build(config_class, model_class, patch_embedding=patch_embedding, pooling=pooling)

@@ -3,6 +3,7 @@ teacher's checks, a student that learns the teacher's predictions, and an exact 
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,5 +131,9 @@ def test_a_distilled_run_resumes_exactly_and_records_its_teacher(teacher, tmp_pa
     for name, tensor in weights.items():
         torch.testing.assert_close(again[name], tensor, atol=0, rtol=0, msg=name)
     summary = json.loads((reference / "training_summary.json").read_text())
-    assert summary["distillation"] == {"teacher": teacher, "kind": "hard", "alpha": 0.5, "temperature": 1.0}
+    teacher_time = json.loads(Path(teacher, "training_summary.json").read_text())["training_time_s"]
+    assert summary["distillation"] == {
+        "teacher": teacher, "kind": "hard", "alpha": 0.5, "temperature": 1.0,
+        "teacher_model_type": "fast_convnet", "teacher_training_time_s": teacher_time,
+    }  # fmt: skip
     assert not any(name.startswith("teacher") for name in weights)

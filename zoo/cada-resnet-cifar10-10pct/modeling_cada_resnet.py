@@ -10,6 +10,7 @@ if int(_transformers.__version__.split(".")[0]) < 5:
 
 import torch
 from torch import nn
+from typing import ClassVar
 from collections.abc import Callable
 from typing import Any
 from transformers import PreTrainedConfig
@@ -82,6 +83,18 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
     if checkable and (not bool(torch.isfinite(pixel_values).all())):
         bad = int((~torch.isfinite(pixel_values)).flatten(1).any(dim=1).nonzero()[0])
         raise ValueError(f'pixel_values holds NaN or infinite values (first in batch item {bad}); check the images and the normalisation (a zero image_std?)')
+
+
+# --- inductive_zoo.models.capabilities ---
+
+class VariantCapabilities:
+    """The capability flags of a zoo model class, with the defaults of an attention-free isotropic token model."""
+    is_token_model: ClassVar[bool] = True
+    supports_class_token: ClassVar[bool] = True
+    runs_at_any_image_size: ClassVar[bool] = True
+    supports_set_image_size: ClassVar[bool] = True
+    has_attention_heads: ClassVar[bool] = False
+    local_layers_field: ClassVar[str | None] = None
 
 
 # --- inductive_zoo.models.classification ---
@@ -422,7 +435,7 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
         hidden_states = self.output_norm(self.output_projection(hidden_states))
         return self.activation(self.drop_path(hidden_states) + residual)
 
-class CADAResNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class CADAResNetPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions of CADA-ResNet.
 
     Convolutions: He et al. (2015) normal initialisation in fan-out mode with the ReLU gain (torchvision's ResNet),
@@ -434,6 +447,8 @@ class CADAResNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedMode
     `transformers.initialization`, because `from_pretrained` builds the modules on the meta device and fills only
     what the checkpoint holds.
     """
+    is_token_model = False
+    supports_class_token = False
     config_class = CADAResNetConfig
     base_model_prefix = 'backbone'
     main_input_name = 'pixel_values'

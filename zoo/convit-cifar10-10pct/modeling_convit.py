@@ -17,6 +17,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 import math
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
+from typing import ClassVar
 from typing import Any
 import copy
 import os
@@ -547,6 +548,18 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         raise ValueError(f'pixel_values holds NaN or infinite values (first in batch item {bad}); check the images and the normalisation (a zero image_std?)')
 
 
+# --- inductive_zoo.models.capabilities ---
+
+class VariantCapabilities:
+    """The capability flags of a zoo model class, with the defaults of an attention-free isotropic token model."""
+    is_token_model: ClassVar[bool] = True
+    supports_class_token: ClassVar[bool] = True
+    runs_at_any_image_size: ClassVar[bool] = True
+    supports_set_image_size: ClassVar[bool] = True
+    has_attention_heads: ClassVar[bool] = False
+    local_layers_field: ClassVar[str | None] = None
+
+
 # --- inductive_zoo.models.classification ---
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: PreTrainedConfig, loss_function: Callable[..., torch.Tensor], **loss_kwargs: Any) -> torch.Tensor:
@@ -721,7 +734,7 @@ class PixelShuffleDecoder(nn.Module):
 
 # --- inductive_zoo.models.skeleton.modeling_skeleton ---
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
@@ -883,6 +896,8 @@ class ConViTModel(IsotropicModel):
     """ConViT backbone: `local_up_to_layer` GPSA blocks on the patch tokens, then the class token joins and plain
     self-attention blocks follow. `output_attentions` returns every block's maps (GPSA maps are over patches only)."""
     config_class = ConViTConfig
+    has_attention_heads = True
+    local_layers_field = 'local_up_to_layer'
 
     @classmethod
     def class_token_layer_for(cls, config: ConViTConfig) -> int:

@@ -15,6 +15,7 @@ import torch
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 import math
+from typing import ClassVar
 from typing import Any
 import copy
 import os
@@ -384,6 +385,18 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         raise ValueError(f'pixel_values holds NaN or infinite values (first in batch item {bad}); check the images and the normalisation (a zero image_std?)')
 
 
+# --- inductive_zoo.models.capabilities ---
+
+class VariantCapabilities:
+    """The capability flags of a zoo model class, with the defaults of an attention-free isotropic token model."""
+    is_token_model: ClassVar[bool] = True
+    supports_class_token: ClassVar[bool] = True
+    runs_at_any_image_size: ClassVar[bool] = True
+    supports_set_image_size: ClassVar[bool] = True
+    has_attention_heads: ClassVar[bool] = False
+    local_layers_field: ClassVar[str | None] = None
+
+
 # --- inductive_zoo.models.classification ---
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: PreTrainedConfig, loss_function: Callable[..., torch.Tensor], **loss_kwargs: Any) -> torch.Tensor:
@@ -558,7 +571,7 @@ class PixelShuffleDecoder(nn.Module):
 
 # --- inductive_zoo.models.skeleton.modeling_skeleton ---
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
@@ -710,6 +723,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
 class IsoConvNetModel(IsotropicModel):
     """Isotropic convolutional backbone: depthwise convolution token mixer (ConvMixer-like, Trockman & Kolter 2022)."""
     config_class = IsoConvNetConfig
+    supports_class_token = False
 
 class IsoConvNetForImageClassification(IsotropicForImageClassification):
     """`IsoConvNetModel` with a linear classifier on the mean-pooled tokens."""

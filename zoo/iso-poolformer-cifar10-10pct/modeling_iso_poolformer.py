@@ -16,6 +16,7 @@ from torch.nn import functional as F
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
 import math
+from typing import ClassVar
 from typing import Any
 import copy
 import os
@@ -389,6 +390,18 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         raise ValueError(f'pixel_values holds NaN or infinite values (first in batch item {bad}); check the images and the normalisation (a zero image_std?)')
 
 
+# --- inductive_zoo.models.capabilities ---
+
+class VariantCapabilities:
+    """The capability flags of a zoo model class, with the defaults of an attention-free isotropic token model."""
+    is_token_model: ClassVar[bool] = True
+    supports_class_token: ClassVar[bool] = True
+    runs_at_any_image_size: ClassVar[bool] = True
+    supports_set_image_size: ClassVar[bool] = True
+    has_attention_heads: ClassVar[bool] = False
+    local_layers_field: ClassVar[str | None] = None
+
+
 # --- inductive_zoo.models.classification ---
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: PreTrainedConfig, loss_function: Callable[..., torch.Tensor], **loss_kwargs: Any) -> torch.Tensor:
@@ -563,7 +576,7 @@ class PixelShuffleDecoder(nn.Module):
 
 # --- inductive_zoo.models.skeleton.modeling_skeleton ---
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
@@ -715,6 +728,7 @@ class IsotropicForImageClassification(IsotropicPreTrainedModel):
 class IsoPoolFormerModel(IsotropicModel):
     """Isotropic PoolFormer backbone: a parameter-free pooling token mixer in every block."""
     config_class = IsoPoolFormerConfig
+    supports_class_token = False
 
 class IsoPoolFormerForImageClassification(IsotropicForImageClassification):
     """`IsoPoolFormerModel` with a linear classifier on the mean-pooled tokens."""

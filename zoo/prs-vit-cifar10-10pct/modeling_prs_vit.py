@@ -18,6 +18,7 @@ import math
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.modeling_layers import GradientCheckpointingLayer
+from typing import ClassVar
 from typing import Any
 import copy
 import os
@@ -662,6 +663,18 @@ def check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         raise ValueError(f'pixel_values holds NaN or infinite values (first in batch item {bad}); check the images and the normalisation (a zero image_std?)')
 
 
+# --- inductive_zoo.models.capabilities ---
+
+class VariantCapabilities:
+    """The capability flags of a zoo model class, with the defaults of an attention-free isotropic token model."""
+    is_token_model: ClassVar[bool] = True
+    supports_class_token: ClassVar[bool] = True
+    runs_at_any_image_size: ClassVar[bool] = True
+    supports_set_image_size: ClassVar[bool] = True
+    has_attention_heads: ClassVar[bool] = False
+    local_layers_field: ClassVar[str | None] = None
+
+
 # --- inductive_zoo.models.classification ---
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor, config: PreTrainedConfig, loss_function: Callable[..., torch.Tensor], **loss_kwargs: Any) -> torch.Tensor:
@@ -836,7 +849,7 @@ class PixelShuffleDecoder(nn.Module):
 
 # --- inductive_zoo.models.skeleton.modeling_skeleton ---
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
@@ -996,6 +1009,8 @@ class PRSViTModel(IsotropicModel):
     they get no gradient, hence no optimizer state, until their block switches.
     """
     config_class = PRSViTConfig
+    has_attention_heads = True
+    local_layers_field = 'num_reparameterizable_layers'
 
     @classmethod
     def class_token_layer_for(cls, config: PRSViTConfig) -> int:

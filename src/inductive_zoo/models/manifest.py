@@ -26,19 +26,7 @@ class VariantManifest:
             config's `model_type` names the variant everywhere (Auto classes, recipes `*-{model type with dashes}`,
             the card template `model_cards/{model_type}.md`, which `publish` requires).
         test_config: a tiny config (seconds per test) on which the common tests run every class.
-        token_model: patches, a position embedding and `(batch, tokens, hidden_size)` hidden states; `False` for a
-            convolutional network of stage maps (CADA-ResNet), which runs at any image size.
-        class_token: it can take a class token (`pooling="cls"`); `False` for mixers of the patch grid only.
-        fixed_image_size: its weights fix the number of tokens (a token-mixing MLP, learned masks), so it runs at
-            `config.image_size` only (no multi-crop local views, no `interpolate_pos_encoding`).
-        resizable: a trained model moves to another image size with `set_image_size` (`from_pretrained(path,
-            image_size=S)`); `False` where weights are tied to token positions (IsoMixer's token-mixing MLP).
-        attention_heads: the config has `num_attention_heads`, matched to the reference's when variants are compared
-            at equal size (`matched_overrides`).
         smoke_preset: its smallest preset at 32 pixels, for smoke runs (`release --budget small`).
-        local_layers_field: the config field that counts its convolution-like local blocks (ConViT's
-            `local_up_to_layer`, PRS-ViT's `num_reparameterizable_layers`), matched to the reference's
-            reparameterizable blocks.
     """
 
     display_name: str
@@ -47,12 +35,6 @@ class VariantManifest:
     image_classification_class: type[PreTrainedModel]
     masked_image_modeling_class: type[PreTrainedModel]
     test_config: Mapping[str, Any]
-    token_model: bool = True
-    class_token: bool = True
-    fixed_image_size: bool = False
-    resizable: bool = True
-    attention_heads: bool = False
-    local_layers_field: str | None = None
     smoke_preset: str = "micro-patch4-32"
 
     @property
@@ -77,11 +59,12 @@ class VariantManifest:
         Raises:
             ValueError: the variant is convolutional (it has its own stage layout and no equal-size twin).
         """
-        if not self.token_model:
+        model = self.model_class
+        if not model.is_token_model:
             raise ValueError(f"{self.display_name} is convolutional; it has no token-model twin of equal size")
         overrides = {name: getattr(reference, name) for name in MATCHED_FIELDS}
-        if self.attention_heads:
+        if model.has_attention_heads:
             overrides["num_attention_heads"] = reference.num_attention_heads
-        if self.local_layers_field is not None:
-            overrides[self.local_layers_field] = reference.num_reparameterizable_layers
+        if model.local_layers_field is not None:
+            overrides[model.local_layers_field] = reference.num_reparameterizable_layers
         return overrides

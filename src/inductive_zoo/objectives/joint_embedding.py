@@ -79,7 +79,7 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
         size = views.shape[-1]
         kwargs = {}
         if size != self.config.image_size or views.shape[-2] != self.config.image_size:
-            if manifest_for(self.config).fixed_image_size:
+            if not manifest_for(self.config).model_class.runs_at_any_image_size:
                 raise ValueError(
                     f"{type(backbone).__name__} cannot run at another image size than its configured "
                     f"{self.config.image_size} px, got {views.shape[-2]}x{size} views; build views at that size "

@@ -169,7 +169,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         repo_id=inputs.repo_id,
         config=inputs.config,
         image_size=inputs.config.image_size,
-        resizable=manifest_for(type(inputs.config)).resizable,
+        resizable=manifest_for(type(inputs.config)).model_class.supports_set_image_size,
         patch_embedding=patch_embedding_phrase(inputs.config),
         # A recipe's overrides and a run's own are recorded one after the other; the card names each field once.
         config_overrides=overrides_text(parse_overrides(inputs.summary.config_overrides)) if inputs.summary else None,

@@ -47,7 +47,7 @@ MIXERS = {
     **{
         manifest.model_type: manifest.display_name
         for manifest in MANIFESTS
-        if manifest.token_model and manifest.local_layers_field is None
+        if manifest.model_class.is_token_model and manifest.model_class.local_layers_field is None
     },
     **PAPER_MIXERS,
 }

@@ -101,7 +101,7 @@ def collator_for(args: PretrainingArguments, config: Any, mean: list[float], std
         return MaskedImageModelingCollator.from_config(config, mean, std)
     if args.objective == "simclr":
         return MultiViewCollator(MultiViewConfig.simclr(config.image_size), mean, std)
-    local_views = 0 if manifest_for(config).fixed_image_size else args.num_local_views
+    local_views = 0 if not manifest_for(config).model_class.runs_at_any_image_size else args.num_local_views
     patch = getattr(config, "patch_size", 1)
     return MultiViewCollator(MultiViewConfig.dino(config.image_size, local_views, patch), mean, std)
 

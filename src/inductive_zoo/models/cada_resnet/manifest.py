@@ -25,7 +25,6 @@ CADA_RESNET = VariantManifest(
         context_groups=2,
         num_labels=5,
     ),
-    token_model=False,
     smoke_preset="micro-32",
 )
 

@@ -15,6 +15,7 @@ from transformers.utils import can_return_tuple
 from ...layers.drop_path import DropPath
 from ...layers.mixers.cada import ContextAwareDecomposedAttention
 from ...layers.pixel_values import check_pixel_values
+from ..capabilities import VariantCapabilities
 from ..classification import classification_loss
 from ..image_size import ImageSizeMixin
 from ..loading import SafeLoadingMixin
@@ -104,7 +105,7 @@ class CADAResNetBottleneck(GradientCheckpointingLayer):
         return self.activation(self.drop_path(hidden_states) + residual)
 
 
-class CADAResNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class CADAResNetPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions of CADA-ResNet.
 
     Convolutions: He et al. (2015) normal initialisation in fan-out mode with the ReLU gain (torchvision's ResNet),
@@ -116,6 +117,10 @@ class CADAResNetPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedMode
     `transformers.initialization`, because `from_pretrained` builds the modules on the meta device and fills only
     what the checkpoint holds.
     """
+
+    # A convolutional network of stage maps: no tokens, no class token (`capabilities.VariantCapabilities`).
+    is_token_model = False
+    supports_class_token = False
 
     config_class = CADAResNetConfig
     base_model_prefix = "backbone"

@@ -12,8 +12,6 @@ CONVIT = VariantManifest(
     image_classification_class=ConViTForImageClassification,
     masked_image_modeling_class=ConViTForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "num_attention_heads": 4, "local_up_to_layer": 1},
-    attention_heads=True,
-    local_layers_field="local_up_to_layer",
 )
 
 MANIFESTS = (CONVIT,)

@@ -30,6 +30,8 @@ class ConViTModel(IsotropicModel):
     self-attention blocks follow. `output_attentions` returns every block's maps (GPSA maps are over patches only)."""
 
     config_class = ConViTConfig
+    has_attention_heads = True
+    local_layers_field = "local_up_to_layer"
 
     @classmethod
     def class_token_layer_for(cls, config: ConViTConfig) -> int:

@@ -12,8 +12,6 @@ IBIT = VariantManifest(
     image_classification_class=IBiTForImageClassification,
     masked_image_modeling_class=IBiTForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "num_attention_heads": 4, "mask_rank": 4},
-    fixed_image_size=True,
-    attention_heads=True,
 )
 
 MANIFESTS = (IBIT,)

@@ -57,6 +57,8 @@ class IBiTModel(IsotropicModel):
 
     config_class = IBiTConfig
     block_class = IBiTBlock
+    has_attention_heads = True
+    runs_at_any_image_size = False  # the learned masks are tied to the configured grid
     _no_split_modules = ["ImageTokenEmbeddings", "IBiTBlock"]
 
     @torch.no_grad()

@@ -26,7 +26,6 @@ ISO_TRANSFORMER = VariantManifest(
     image_classification_class=IsoTransformerForImageClassification,
     masked_image_modeling_class=IsoTransformerForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "num_attention_heads": 4},
-    attention_heads=True,
 )
 
 ISO_MIXER = VariantManifest(
@@ -36,8 +35,6 @@ ISO_MIXER = VariantManifest(
     image_classification_class=IsoMixerForImageClassification,
     masked_image_modeling_class=IsoMixerForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "token_mixing_hidden_size": 24},
-    fixed_image_size=True,
-    resizable=False,
 )
 
 ISO_CONVNET = VariantManifest(
@@ -47,7 +44,6 @@ ISO_CONVNET = VariantManifest(
     image_classification_class=IsoConvNetForImageClassification,
     masked_image_modeling_class=IsoConvNetForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "kernel_size": 3},
-    class_token=False,
 )
 
 MANIFESTS = (ISO_TRANSFORMER, ISO_MIXER, ISO_CONVNET)

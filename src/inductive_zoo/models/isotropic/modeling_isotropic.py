@@ -17,6 +17,7 @@ class IsoTransformerModel(IsotropicModel):
     """Isotropic vision transformer backbone: multi-head self-attention token mixer (ViT, Dosovitskiy et al. 2021)."""
 
     config_class = IsoTransformerConfig
+    has_attention_heads = True
 
 
 class IsoTransformerForImageClassification(IsotropicForImageClassification):
@@ -37,6 +38,8 @@ class IsoMixerModel(IsotropicModel):
     """Isotropic MLP-Mixer backbone: token-mixing MLP token mixer (Tolstikhin et al. 2021)."""
 
     config_class = IsoMixerConfig
+    runs_at_any_image_size = False  # the token-mixing MLP's weights are per token position
+    supports_set_image_size = False
 
 
 class IsoMixerForImageClassification(IsotropicForImageClassification):
@@ -57,6 +60,7 @@ class IsoConvNetModel(IsotropicModel):
     """Isotropic convolutional backbone: depthwise convolution token mixer (ConvMixer-like, Trockman & Kolter 2022)."""
 
     config_class = IsoConvNetConfig
+    supports_class_token = False
 
 
 class IsoConvNetForImageClassification(IsotropicForImageClassification):

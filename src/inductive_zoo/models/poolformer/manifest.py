@@ -16,7 +16,6 @@ ISO_POOLFORMER = VariantManifest(
     image_classification_class=IsoPoolFormerForImageClassification,
     masked_image_modeling_class=IsoPoolFormerForMaskedImageModeling,
     test_config={**TOKEN_TEST_CONFIG, "pool_size": 3},
-    class_token=False,
 )
 
 MANIFESTS = (ISO_POOLFORMER,)

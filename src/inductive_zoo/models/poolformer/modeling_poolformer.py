@@ -14,6 +14,7 @@ class IsoPoolFormerModel(IsotropicModel):
     """Isotropic PoolFormer backbone: a parameter-free pooling token mixer in every block."""
 
     config_class = IsoPoolFormerConfig
+    supports_class_token = False
 
 
 class IsoPoolFormerForImageClassification(IsotropicForImageClassification):

@@ -22,8 +22,6 @@ PRS_VIT = VariantManifest(
         "kernel_size": 3,
         "num_reparameterizable_layers": 1,
     },
-    attention_heads=True,
-    local_layers_field="num_reparameterizable_layers",
 )
 
 MANIFESTS = (PRS_VIT,)

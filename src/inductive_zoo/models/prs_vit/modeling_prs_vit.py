@@ -29,6 +29,8 @@ class PRSViTModel(IsotropicModel):
     """
 
     config_class = PRSViTConfig
+    has_attention_heads = True
+    local_layers_field = "num_reparameterizable_layers"
 
     @classmethod
     def class_token_layer_for(cls, config: PRSViTConfig) -> int:

@@ -13,6 +13,7 @@ from ...layers.embeddings import ImageTokenEmbeddings
 from ...layers.mixers.registry import create_token_mixer
 from ...layers.pixel_values import check_pixel_values
 from ...layers.position_embedding import PositionEmbedding
+from ..capabilities import VariantCapabilities
 from ..classification import classification_loss
 from ..image_size import ImageSizeMixin
 from ..loading import SafeLoadingMixin
@@ -24,7 +25,7 @@ from ..masked_image_modeling import (
 from .configuration_skeleton import IsotropicConfig
 
 
-class IsotropicPreTrainedModel(SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
+class IsotropicPreTrainedModel(VariantCapabilities, SafeLoadingMixin, ImageSizeMixin, PreTrainedModel):
     """Weight initialisation and loading conventions shared by every isotropic variant.
 
     Weights: truncated normal (std `initializer_range`) for linear and convolution weights (the masked-image-modeling
