@@ -630,3 +630,4 @@ def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_c
     assert "| 0.6000 | 0.6200 | 0.9000 | 10 min | CPU (AMD EPYC), 1 thread |" in table
     assert "| 0.6000 | - | 0.9000 |" in table  # a run without TTA says so
     assert released_name("cifar10-10pct-fast-prs-vit") == released_name("cifar10-10pct-prs-vit")
+    assert released_name("cifar10-10pct-distilled-prs-vit") == "prs-vit-distilled-cifar10-10pct"
