@@ -416,7 +416,7 @@ def build_trainer(
     distillation = model_args.distillation_loss()
     teacher = load_teacher(model_args.distillation_teacher, model, processor) if distillation is not None else None
     if model_args.channels_last:
-        for module in (model, teacher):
+        for module in filter(None, (model, teacher)):
             convolutions_to_channels_last(module)
     if hasattr(model, "reparameterize"):
         # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
@@ -455,10 +455,10 @@ def build_trainer(
     return trainer
 
 
-def convolutions_to_channels_last(model: torch.nn.Module | None) -> None:
+def convolutions_to_channels_last(model: torch.nn.Module) -> None:
     """Puts the 2-D convolutions of `model` in the channels-last memory format (only those: `Module.to(memory_format=
     ...)` on a whole model refuses a parameter of another rank, CADA-ResNet's 5-D bases)."""
-    for module in model.modules() if model is not None else ():
+    for module in model.modules():
         if isinstance(module, torch.nn.Conv2d):
             module.to(memory_format=torch.channels_last)
 
