@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from datasets import ClassLabel, Dataset, Features, Value
 from safetensors.torch import load_file
 from torch.nn import functional
 from transformers import AutoModelForImageClassification
 
-from inductive_zoo.objectives.distillation import DistillationLoss
+from inductive_zoo.data import UNLABELLED, with_unlabelled_images
+from inductive_zoo.objectives.distillation import DistillationLoss, labelled_cross_entropy
 from inductive_zoo.training.distillation import DistillationTrainer
 from inductive_zoo.training.image_classification import build_trainer, parse_args, run
 
@@ -119,10 +121,12 @@ def test_a_distilled_student_learns_the_teachers_predictions(teacher, tmp_path):
     assert all(not parameter.requires_grad for parameter in trainer.teacher.parameters())
 
 
-def test_a_distilled_run_resumes_exactly_and_records_its_teacher(teacher, tmp_path):
+@pytest.mark.parametrize("unlabelled", [0, 50], ids=["labelled", "with-unlabelled-images"])
+def test_a_distilled_run_resumes_exactly_and_records_its_teacher(teacher, tmp_path, unlabelled):
     argv = [
         *STUDENT, *COMMON, "--num_train_epochs", "2", "--save_strategy", "steps", "--save_steps", "3", "--do_train",
         "--model_ema_decay", "0.9", "--distillation_teacher", teacher, "--distillation_kind", "hard",
+        *(["--unlabelled_images", str(unlabelled)] if unlabelled else []),
     ]  # fmt: skip
     reference, resumed = tmp_path / "reference", tmp_path / "resumed"
     run(*parse_args([*argv, "--output_dir", str(reference)]))
@@ -134,6 +138,71 @@ def test_a_distilled_run_resumes_exactly_and_records_its_teacher(teacher, tmp_pa
     teacher_time = json.loads(Path(teacher, "training_summary.json").read_text())["training_time_s"]
     assert summary["distillation"] == {
         "teacher": teacher, "kind": "hard", "alpha": 0.5, "temperature": 1.0,
-        "teacher_model_type": "fast_convnet", "teacher_training_time_s": teacher_time,
+        "teacher_model_type": "fast_convnet", "teacher_training_time_s": teacher_time, "unlabelled_images": unlabelled,
     }  # fmt: skip
+    assert summary["num_train_examples"] == 143  # the labelled 10 % of digits' 1,438 training images
     assert not any(name.startswith("teacher") for name in weights)
+
+
+# --- semi-supervised distillation: unlabelled images learn from the teacher alone ---------------------------------
+
+
+def test_the_label_loss_covers_the_labelled_rows_only_and_is_zero_without_any():
+    logits = torch.randn(6, 4, requires_grad=True)
+    labels = torch.tensor([2, UNLABELLED, 0, UNLABELLED, 3, 1])
+    labelled = labels != UNLABELLED
+    expected = functional.cross_entropy(logits[labelled], labels[labelled], label_smoothing=0.1)
+    torch.testing.assert_close(labelled_cross_entropy(logits, labels, 0.1), expected)
+    nothing = labelled_cross_entropy(logits, torch.full((6,), UNLABELLED))
+    assert nothing.item() == 0.0
+    nothing.backward()
+    assert logits.grad is not None and not logits.grad.any()
+
+
+def test_unlabelled_images_come_from_outside_the_subset_and_validation_split_without_their_labels():
+    features = Features({"index": Value("int64"), "label": ClassLabel(names=["a", "b"])})
+    dataset = Dataset.from_dict({"index": list(range(20)), "label": [i % 2 for i in range(20)]}, features=features)
+    labelled, validation = [0, 1, 2, 3], [4, 5, 6]
+    combined, count = with_unlabelled_images(dataset, labelled, validation, 8, "label")
+    assert count == 8 and len(combined) == 12
+    assert combined["index"][:4] == labelled and combined["label"][:4] == [0, 1, 0, 1]
+    unlabelled_rows = combined["index"][4:]
+    assert len(set(unlabelled_rows)) == 8 and not set(unlabelled_rows) & {*labelled, *validation}
+    assert combined["label"][4:] == [UNLABELLED] * 8
+    assert with_unlabelled_images(dataset, labelled, validation, None, "label")[1] == 13
+    with pytest.raises(ValueError, match="unlabelled_images must be between 1 and the 13 training images"):
+        with_unlabelled_images(dataset, labelled, validation, 14, "label")
+
+
+def test_a_partly_labelled_batch_mixes_the_labelled_loss_with_the_teachers_term_on_every_image(teacher, tmp_path):
+    argv = [
+        *STUDENT, *COMMON, "--output_dir", str(tmp_path), "--max_steps", "1", "--do_train", "--no_augmentation",
+        "--label_smoothing_factor", "0.1", "--distillation_teacher", teacher, "--distillation_kind", "soft",
+        "--distillation_alpha", "0.3", "--distillation_temperature", "2", "--unlabelled_images", "all",
+    ]  # fmt: skip
+    trainer = build_trainer(*parse_args(argv))
+    dataset = trainer.train_dataset
+    assert len(dataset) == 1438  # the labelled 143 first, then every other training image
+    batch = trainer.data_collator(dataset.__getitems__([0, 1, 2, 1437, 1436]))
+    assert batch["labels"].tolist()[3:] == [UNLABELLED, UNLABELLED]
+    trainer.model.train()  # batch statistics both times: the same logits
+    loss = trainer.compute_loss(trainer.model, dict(batch))
+    with torch.no_grad():
+        student = trainer.model(pixel_values=batch["pixel_values"]).logits
+        teacher_logits = trainer.teacher(pixel_values=batch["pixel_values"]).logits
+    label_loss = functional.cross_entropy(student[:3], batch["labels"][:3], label_smoothing=0.1)
+    expected = DistillationLoss("soft", 0.3, 2.0)(student, teacher_logits, label_loss)
+    torch.testing.assert_close(loss.detach(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_unlabelled_images_are_refused_without_a_teacher_with_mixup_or_a_bad_count(teacher, tmp_path):
+    argv = [*STUDENT, *COMMON, "--output_dir", str(tmp_path), "--max_steps", "1", "--do_train"]
+    with pytest.raises(ValueError, match="unlabelled_images needs --distillation_teacher"):
+        build_trainer(*parse_args([*argv, "--unlabelled_images", "all"]))
+    mixed = [*argv, "--unlabelled_images", "all", "--distillation_teacher", teacher, "--mixup_alpha", "0.8"]
+    with pytest.raises(ValueError, match="unlabelled_images cannot be used with mixup/CutMix"):
+        build_trainer(*parse_args(mixed))
+    with pytest.raises(ValueError, match="unlabelled_images must be a number of images, 'all' or 'none', got 'many'"):
+        parse_args([*argv, "--unlabelled_images", "many"])
+    with pytest.raises(ValueError, match=r"unlabelled_images must be positive \(or 'all'\), got 0"):
+        parse_args([*argv, "--unlabelled_images", "0"])

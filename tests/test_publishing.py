@@ -345,7 +345,7 @@ def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_ad
     summary = json.loads((distilled / "training_summary.json").read_text())
     teacher = {
         "teacher": "outputs/teacher", "kind": "soft", "alpha": 0.9, "temperature": 4.0,
-        "teacher_model_type": "fast_convnet", "teacher_training_time_s": 600.0,
+        "teacher_model_type": "fast_convnet", "teacher_training_time_s": 600.0, "unlabelled_images": 45000,
     }  # fmt: skip
     recipe = "cifar10-10pct-fast-prs-vit"  # a recipe run's card has the command the release table reads
     (distilled / "training_summary.json").write_text(
@@ -358,6 +358,8 @@ def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_ad
     assert "Distilled from the classifier `outputs/teacher` (a `fast_convnet`)" in card
     assert "soft distillation, alpha 0.9, temperature 4.0" in card
     assert "The teacher's own training took 600 s more." in card
+    assert "the only target of 45000 more training images of" in card
+    assert "whose labels were not used (`--unlabelled_images`: semi-supervised distillation)" in card
     release = read_release(staged)
     assert release.teacher_training_time_s == 600
     assert f"{release.training_time_s / 60:.0f} min + 10 min (teacher)" in release_table([release])

@@ -2,6 +2,7 @@
 
 from .augmentation import AugmentationConfig, BatchAugmentation, ImageClassificationCollator
 from .datasets import (
+    UNLABELLED,
     ImageClassificationData,
     class_balanced_indices,
     class_balanced_subset,
@@ -9,6 +10,7 @@ from .datasets import (
     held_out_indices,
     held_out_subset,
     load_image_dataset,
+    with_unlabelled_images,
 )
 from .decoding import CorruptImageError, DecodedImageDataset
 from .masking import MaskedImageModelingCollator
@@ -18,6 +20,7 @@ from .processing import IMAGENET_MEAN, IMAGENET_STD, image_processor_for
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "UNLABELLED",
     "AugmentationConfig",
     "BatchAugmentation",
     "CorruptImageError",
@@ -35,4 +38,5 @@ __all__ = [
     "image_processor_for",
     "load_image_dataset",
     "smoothed_targets",
+    "with_unlabelled_images",
 ]

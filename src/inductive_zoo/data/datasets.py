@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, load_dataset
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Image, Value, concatenate_datasets, load_dataset
 
 DIGITS = "digits"
 EVAL_SPLIT_NAMES = ("validation", "test", "valid", "val")
@@ -204,3 +204,42 @@ def held_out_subset(
     training subset): the validation split for tuning a recipe without touching the test split
     (`held_out_indices`)."""
     return dataset.select(held_out_indices(np.asarray(dataset[label_column]), excluded, size, seed))
+
+
+# The label of a training image whose label is not used (transformers' ignore index of the cross-entropy).
+UNLABELLED = -100
+
+
+def with_unlabelled_images(
+    dataset: Dataset,
+    labelled: list[int],
+    excluded: set[int] | list[int],
+    count: int | None,
+    label_column: str,
+    seed: int = 0,
+) -> tuple[Dataset, int]:
+    """The rows `labelled` of `dataset`, then `count` (all when `None`) seeded, randomly chosen rows outside
+    `labelled` and `excluded` (a validation split) whose labels are replaced by `UNLABELLED`; and how many those
+    are. Their true labels are never read: the choice does not look at them (semi-supervised training, e.g.
+    distillation on unlabelled images). The label column becomes plain integers.
+
+    Raises:
+        ValueError: `count` is not positive, or fewer rows are left outside `labelled` and `excluded`.
+    """
+    free_rows = np.ones(len(dataset), dtype=bool)
+    free_rows[np.asarray(sorted({*labelled, *excluded}), dtype=np.int64)] = False
+    free = np.flatnonzero(free_rows)
+    if count is None:
+        count = len(free)
+    if count < 1 or count > len(free):
+        raise ValueError(
+            f"unlabelled_images must be between 1 and the {len(free)} training images outside the labelled subset "
+            f"and the validation split, got {count}"
+        )
+    chosen = sorted(np.random.default_rng(seed).choice(free, size=count, replace=False).tolist())
+    integer_label = Value("int64")
+    labelled_rows = dataset.select(labelled).cast_column(label_column, integer_label)
+    unlabelled_rows = dataset.select(chosen).remove_columns(label_column)
+    unlabelled_rows = unlabelled_rows.add_column(label_column, [UNLABELLED] * count, feature=integer_label)
+    unlabelled_rows = unlabelled_rows.select_columns(labelled_rows.column_names)
+    return concatenate_datasets([labelled_rows, unlabelled_rows]), count

@@ -7,8 +7,12 @@ predictions on the same augmented images.
 - `"hard"` (Touvron et al. 2021, "Training data-efficient image transformers & distillation through attention",
   DeiT, eq. 3 without the distillation token): cross-entropy against the teacher's arg-max class.
 
-`loss = (1 - alpha) * label_loss + alpha * distillation_term` (DeiT's eq. 2 and 3). A convnet teacher hands its
-inductive bias to a transformer student through its predictions (DeiT, section 5.2), which is why the zoo offers it.
+`loss = (1 - alpha) * label_loss + alpha * distillation_term` (DeiT's eq. 2 and 3). With unlabelled images in the
+batch (semi-supervised distillation: the teacher's predictions are their only target), the label loss is the mean
+over the labelled images alone (`labelled_cross_entropy`) and the distillation term covers every image.
+
+A convnet teacher hands its inductive bias to a transformer student through its predictions (DeiT, section 5.2),
+which is why the zoo offers it.
 """
 
 from dataclasses import dataclass
@@ -61,3 +65,15 @@ class DistillationLoss:
     ) -> torch.Tensor:
         """`(1 - alpha) * label_loss + alpha * distillation_term(student_logits, teacher_logits)`."""
         return (1.0 - self.alpha) * label_loss + self.alpha * self.distillation_term(student_logits, teacher_logits)
+
+
+def labelled_cross_entropy(
+    logits: torch.Tensor, labels: torch.Tensor, label_smoothing: float = 0.0, ignore_index: int = -100
+) -> torch.Tensor:
+    """The cross-entropy (with `label_smoothing`) averaged over the rows whose label is not `ignore_index`, in fp32;
+    zero, still part of the graph, when every row is unlabelled (the plain mean would be NaN)."""
+    labelled = labels != ignore_index
+    total = functional.cross_entropy(
+        logits.float(), labels, ignore_index=ignore_index, label_smoothing=label_smoothing, reduction="sum"
+    )
+    return total / labelled.sum().clamp(min=1)

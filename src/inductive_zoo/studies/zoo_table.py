@@ -207,9 +207,11 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
 def released_name(recipe: str) -> str:
     """The folder of a recipe's released checkpoint under `zoo/`: `cifar10-10pct-prs-vit` -> `prs-vit-cifar10-10pct`;
     a `-fast` recipe's checkpoint replaces its variant's (`cifar10-10pct-fast-prs-vit` -> `prs-vit-cifar10-10pct`); a
-    distilled one sits beside it (`cifar10-10pct-distilled-prs-vit` -> `prs-vit-distilled-cifar10-10pct`)."""
-    if recipe.startswith("cifar10-10pct-distilled-"):
-        return f"{recipe.removeprefix('cifar10-10pct-distilled-')}-distilled-cifar10-10pct"
+    distilled or semi-supervised one sits beside it (`cifar10-10pct-distilled-prs-vit` ->
+    `prs-vit-distilled-cifar10-10pct`)."""
+    for family in ("distilled", "semi-supervised"):
+        if recipe.startswith(f"cifar10-10pct-{family}-"):
+            return f"{recipe.removeprefix(f'cifar10-10pct-{family}-')}-{family}-cifar10-10pct"
     for family in ("cifar10-10pct-fast", "cifar10-10pct", "cifar10-full"):
         if recipe.startswith(family + "-"):
             return f"{recipe[len(family) + 1 :]}-{family.replace('-full', '').replace('-fast', '')}"

@@ -6,7 +6,8 @@ from typing import Any
 import torch
 from transformers import AutoImageProcessor, AutoModelForImageClassification, PreTrainedModel
 
-from ..objectives.distillation import DistillationLoss
+from ..data import UNLABELLED
+from ..objectives.distillation import DistillationLoss, labelled_cross_entropy
 from .checkpointing import ResumableTrainer
 
 
@@ -40,8 +41,9 @@ def load_teacher(path: str, student: PreTrainedModel, student_processor: Any) ->
 
 class DistillationTrainer(ResumableTrainer):
     """A `ResumableTrainer` whose training loss is `distillation(student_logits, teacher_logits, label_loss)`, the
-    teacher seeing the same augmented batch in the run's precision. The teacher is not part of the model: it is
-    neither saved in checkpoints nor averaged by the EMA, and a resumed run reloads it from its path."""
+    teacher seeing the same augmented batch in the run's precision. Images labelled `UNLABELLED`
+    (`--unlabelled_images`) learn from the teacher alone (`labelled_cross_entropy`). The teacher is not part of the
+    model: it is neither saved in checkpoints nor averaged by the EMA, and a resumed run reloads it from its path."""
 
     def __init__(self, *args: Any, teacher: PreTrainedModel, distillation: DistillationLoss, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +57,17 @@ class DistillationTrainer(ResumableTrainer):
         return_outputs: bool = False,
         num_items_in_batch: Any = None,
     ) -> Any:
-        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        labels = inputs.get("labels")
+        partly_labelled = model.training and labels is not None and not labels.is_floating_point()
+        if partly_labelled and bool((labels == UNLABELLED).any()):
+            # The model's own loss would refuse the unlabelled rows: the label loss covers the labelled ones.
+            outputs = model(pixel_values=inputs["pixel_values"])
+            smoothing = self.args.label_smoothing_factor
+            loss = labelled_cross_entropy(outputs.logits, labels, smoothing, ignore_index=UNLABELLED)
+        else:
+            loss, outputs = super().compute_loss(
+                model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch
+            )
         if model.training:
             with torch.no_grad(), self.accelerator.autocast():
                 teacher_logits = self.teacher(pixel_values=inputs["pixel_values"]).logits

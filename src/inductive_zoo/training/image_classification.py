@@ -39,6 +39,7 @@ from ..data import (
     held_out_indices,
     image_processor_for,
     load_image_dataset,
+    with_unlabelled_images,
 )
 from ..evaluation.test_time_augmentation import check_tta_level, tta_evaluation
 from ..metrics import load_accuracy_metric
@@ -214,6 +215,17 @@ class DataArguments:
             "outside the train_fraction subset instead of the test split"
         },
     )
+    # `str` in the union makes the command line accept 'all' and 'none'.
+    unlabelled_images: int | str | None = field(
+        default=None,
+        metadata={
+            "help": "with --distillation_teacher: also train on this many training images outside the "
+            "train_fraction subset and the validation split, without their labels ('all': every one); the teacher's "
+            "predictions are their only target (semi-supervised distillation)"
+        },
+    )
+    # How many unlabelled training images the run uses (`unlabelled_images` resolved), set with the splits.
+    unlabelled_count: int = field(default=0, init=False)
     crop_scale_min: float = field(default=0.35, metadata={"help": "smallest area fraction of the random crop"})
     # `str` in the union makes the command line accept 'none' (HfArgumentParser then parses the field as a string).
     crop_padding: int | str | None = field(
@@ -277,6 +289,17 @@ class DataArguments:
                 message = f"crop_padding must be a number of pixels or 'none', got {self.crop_padding!r}"
                 raise ValueError(message) from None
         check_tta_level(self.tta_level)
+        if self.unlabelled_images == "none":
+            self.unlabelled_images = None
+        elif isinstance(self.unlabelled_images, str) and self.unlabelled_images != "all":
+            try:
+                self.unlabelled_images = int(self.unlabelled_images)
+            except ValueError:
+                value = self.unlabelled_images
+                message = f"unlabelled_images must be a number of images, 'all' or 'none', got {value!r}"
+                raise ValueError(message) from None
+        if isinstance(self.unlabelled_images, int) and self.unlabelled_images < 1:
+            raise ValueError(f"unlabelled_images must be positive (or 'all'), got {self.unlabelled_images}")
 
     def augmentation_config(self) -> AugmentationConfig | None:
         """The image augmentation of the training split (`None` with `no_augmentation`)."""
@@ -397,10 +420,18 @@ def build_trainer(
     data = load_image_dataset(data_args.dataset, data_args.image_column, data_args.label_column, seed=0)
     model, processor = build_model(model_args, data.label_names)
     image_size = getattr(model.config, "image_size", None) or model_args.image_size
+    mixing = data_args.mixing_config(training_args.label_smoothing_factor)
+    if data_args.unlabelled_images is not None:
+        if model_args.distillation_teacher is None:
+            raise ValueError(
+                "unlabelled_images needs --distillation_teacher: the teacher's predictions are the only target of "
+                "an unlabelled image"
+            )
+        if mixing.enabled:
+            raise ValueError("unlabelled_images cannot be used with mixup/CutMix (they mix labels that are absent)")
     train_split, eval_split, eval_name = training_and_evaluation_splits(data, data_args, model_args.model_name_or_path)
     augmentation_config = data_args.augmentation_config()
     augmentation = BatchAugmentation(augmentation_config) if augmentation_config is not None else None
-    mixing = data_args.mixing_config(training_args.label_smoothing_factor)
     columns = (data.image_column, data.label_column, image_size)
     keep = {"keep_decoded": data_args.keep_decoded}
     train_dataset = DecodedImageDataset(train_split, "train", *columns, batch_transform=augmentation, **keep)
@@ -469,11 +500,14 @@ def training_and_evaluation_splits(
     """The training subset, the evaluation split (the dataset's own, or with `validation_size` a class-balanced
     split of training images outside the subset) and its name; `max_eval_samples` cuts the evaluation split. A
     validation split that the fine-tuned `checkpoint` was pre-trained on is refused
-    (`pretraining_data.check_evaluation_not_pretrained_on`)."""
+    (`pretraining_data.check_evaluation_not_pretrained_on`). With `unlabelled_images`, the training split goes on
+    with that many other training images, outside the validation split, labelled `UNLABELLED`
+    (`data.with_unlabelled_images`); their number is set in `data_args.unlabelled_count`."""
     train_full = data.splits["train"]
     labels = np.asarray(train_full[data.label_column])
     train_indices = class_balanced_indices(labels, data_args.train_fraction, seed=data_args.subset_seed)
     train_split = train_full if data_args.train_fraction == 1.0 else train_full.select(train_indices)
+    eval_indices: list[int] = []
     if data_args.validation_size is None:
         eval_split, eval_name = data.splits[data.eval_split], data.eval_split
     else:
@@ -481,6 +515,11 @@ def training_and_evaluation_splits(
         eval_split, eval_name = train_full.select(eval_indices), "validation"
         if checkpoint is not None:
             check_evaluation_not_pretrained_on(checkpoint, labels, eval_indices, eval_name)
+    if data_args.unlabelled_images is not None:
+        count = None if data_args.unlabelled_images == "all" else data_args.unlabelled_images
+        train_split, data_args.unlabelled_count = with_unlabelled_images(
+            train_full, train_indices, eval_indices, count, data.label_column, seed=data_args.subset_seed
+        )
     if data_args.max_eval_samples is not None:
         eval_split = eval_split.select(range(min(data_args.max_eval_samples, len(eval_split))))
     return train_split, eval_split, eval_name

@@ -89,7 +89,7 @@ class TrainingSummary:
         return cls(
             dataset=data_args.dataset,
             eval_split=trainer.eval_dataset.split,
-            num_train_examples=len(trainer.train_dataset),
+            num_train_examples=len(trainer.train_dataset) - getattr(data_args, "unlabelled_count", 0),
             num_eval_examples=len(trainer.eval_dataset),
             model_type=trainer.model.config.model_type,
             preset=model_args.fresh_preset if fresh else None,
@@ -106,7 +106,7 @@ class TrainingSummary:
             fast_training={
                 name: getattr(model_args, name, getattr(data_args, name, None)) for name in FAST_TRAINING_FIELDS
             },
-            distillation=distillation_record(model_args),
+            distillation=distillation_record(model_args, getattr(data_args, "unlabelled_count", 0)),
         )
 
     @classmethod
@@ -115,9 +115,10 @@ class TrainingSummary:
         return cls(**json.loads(path.read_text())) if path.is_file() else None
 
 
-def distillation_record(model_args: Any) -> dict[str, Any] | None:
+def distillation_record(model_args: Any, unlabelled_images: int = 0) -> dict[str, Any] | None:
     """The teacher and settings of a distilled run (`--distillation_teacher`), with the teacher's own training time
-    where its directory records one (its training is part of what the student cost); `None` without a teacher."""
+    where its directory records one (its training is part of what the student cost) and the number of training
+    images the student saw without their labels (`--unlabelled_images`); `None` without a teacher."""
     teacher = getattr(model_args, "distillation_teacher", None)
     if teacher is None:
         return None
@@ -129,6 +130,7 @@ def distillation_record(model_args: Any) -> dict[str, Any] | None:
         "temperature": model_args.distillation_temperature,
         "teacher_model_type": teacher_summary.model_type if teacher_summary else None,
         "teacher_training_time_s": teacher_summary.training_time_s if teacher_summary else None,
+        "unlabelled_images": unlabelled_images,
     }
 
 

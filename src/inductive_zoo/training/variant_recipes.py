@@ -10,7 +10,14 @@ from typing import Any
 
 # The bases a variant's recipe extends: 10 % of CIFAR-10 on CPU (`-fast`: with the fastest CIFAR-10 recipes'
 # options), all of it on a GPU with AdamW, or with SGD (ResNets).
-BASE_RECIPES = ("cifar10-10pct", "cifar10-10pct-fast", "cifar10-10pct-distilled", "cifar10-full", "cifar10-full-sgd")
+BASE_RECIPES = (
+    "cifar10-10pct",
+    "cifar10-10pct-fast",
+    "cifar10-10pct-distilled",
+    "cifar10-10pct-semi-supervised",
+    "cifar10-full",
+    "cifar10-full-sgd",
+)
 
 # The width and depth of the isotropic 10 % recipes: 7 blocks of 144 (9 heads of 16, one per 3x3 tap for PRS-ViT),
 # MLP ratio 2, about 1.2 M parameters for the transformers, small enough for 50 epochs on one CPU core; the
@@ -58,6 +65,21 @@ def distilled_recipe(fast: VariantRecipe, display_name: str) -> VariantRecipe:
     )
 
 
+def semi_supervised_recipe(fast: VariantRecipe, display_name: str, arguments: dict[str, Any]) -> VariantRecipe:
+    """The `cifar10-10pct-semi-supervised` twin of a variant's `-fast` recipe: its arguments with `arguments` over
+    them (PRS-ViT's convolution epochs, scaled to the base's 5 epochs), distilled from the FastConvNet baseline on
+    the labelled 10 % and the other 45,000 training images without labels
+    (`recipes.BASE_ARGUMENTS["cifar10-10pct-semi-supervised"]`)."""
+    return VariantRecipe(
+        fast.name.replace("cifar10-10pct-fast-", "cifar10-10pct-semi-supervised-"),
+        f"{display_name}'s -fast recipe distilled from the FastConvNet baseline on the 5,000 labelled images and the "
+        "other 45,000 training images without their labels, 5 epochs (about the -fast recipe's 2,000 steps; train "
+        "the teacher first: training/train_zoo.sh cifar10-10pct-fast-convnet)",
+        "cifar10-10pct-semi-supervised",
+        {**fast.arguments, **arguments},
+    )
+
+
 def ten_percent_recipes(
     model_type: str,
     display_name: str,
@@ -65,11 +87,13 @@ def ten_percent_recipes(
     fields: dict[str, Any],
     fast: dict[str, Any] | None = None,
     distilled: bool = False,
+    semi_supervised: dict[str, Any] | None = None,
     **arguments: Any,
 ) -> tuple[VariantRecipe, ...]:
     """A variant's `cifar10-10pct` recipe (its `TEN_PERCENT_PRESET` with config `fields` and `arguments`), its
     `cifar10-10pct-fast` recipe (the same with the fast-training options, `fast`'s arguments and config fields over
-    them) and, with `distilled`, the `-fast` recipe's `distilled_recipe`."""
+    them), with `distilled` the `-fast` recipe's `distilled_recipe` and, where `semi_supervised` is given (arguments
+    over the `-fast` ones), its `semi_supervised_recipe`."""
     dashed = model_type.replace("_", "-")
     model = {"model_type": model_type, "preset": TEN_PERCENT_PRESET, **arguments}
     fast = dict(fast or {})
@@ -89,7 +113,11 @@ def ten_percent_recipes(
             {**model, "config_overrides": fast_fields, **fast},
         ),
     )
-    return (*recipes, distilled_recipe(recipes[1], display_name)) if distilled else recipes
+    if distilled:
+        recipes = (*recipes, distilled_recipe(recipes[1], display_name))
+    if semi_supervised is not None:
+        recipes = (*recipes, semi_supervised_recipe(recipes[1], display_name, semi_supervised))
+    return recipes
 
 
 def full_data_recipe(model_type: str, display_name: str, **arguments: object) -> VariantRecipe:
@@ -123,6 +151,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             ATTENTION_144,
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
+            semi_supervised={},
         ),
         full_data_recipe("iso_transformer", "IsoTransformer"),
     ),
@@ -131,7 +160,9 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
         full_data_recipe("iso_mixer", "IsoMixer"),
     ),
     "iso_convnet": (
-        *ten_percent_recipes("iso_convnet", "IsoConvNet", "ConvMixer-like, 5x5 depthwise", ISOTROPIC_144),
+        *ten_percent_recipes(
+            "iso_convnet", "IsoConvNet", "ConvMixer-like, 5x5 depthwise", ISOTROPIC_144, semi_supervised={}
+        ),
         full_data_recipe("iso_convnet", "IsoConvNet"),
     ),
     "iso_poolformer": (
@@ -146,6 +177,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             {**ATTENTION_144, "local_up_to_layer": 6},
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
+            semi_supervised={},
         ),
         full_data_recipe("convit", "ConViT"),
     ),
@@ -157,6 +189,8 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             {**ATTENTION_144, "num_reparameterizable_layers": 6},
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
+            # 25 of 50 convolution epochs become 3 of 5: the layers switch at about the same share of the run.
+            semi_supervised={"conv_epochs": 3},
             schedule="linear",
             conv_epochs=25,
         ),
@@ -171,6 +205,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             ATTENTION_144_DEPTH_02,
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
+            semi_supervised={},
             auto_augment=None,
         ),
         full_data_recipe("ibit", "IBiT"),
