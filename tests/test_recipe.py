@@ -3,6 +3,7 @@ the recipe catalogue, and a run with every option on that resumes exactly and st
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -440,21 +441,24 @@ def test_zoo_table_pools_seeds_of_a_recipe_and_reports_what_the_runs_measured(tm
     from inductive_zoo.studies.zoo_table import read_runs
 
     recipe = "cifar10-10pct-iso-transformer"
+    directories = {0: tmp_path / "runs", 1: tmp_path / "more"}  # one run in each, read together
     for seed in (0, 1):
         argv = [
-            "--recipe", recipe, "--dataset", "digits", "--output_dir", str(tmp_path / "runs" / f"{recipe}-s{seed}"),
+            "--recipe", recipe, "--dataset", "digits", "--output_dir", str(directories[seed] / f"{recipe}-s{seed}"),
             "--config_overrides", "num_hidden_layers=1,hidden_size=32,num_attention_heads=2,intermediate_size=64",
             "--max_steps", "6", "--per_device_train_batch_size", "32", "--num_train_epochs", "2",
             "--epoch_eval_samples", "50", "--seed", str(seed), "--save_strategy", "no",
         ]  # fmt: skip
         run(*parse_args(argv))
-    runs = read_runs(tmp_path / "runs")
+    shutil.copytree(directories[0] / f"{recipe}-s0", directories[1] / f"{recipe}-s0")  # a copy is not a second run
+    runs = read_runs(directories[0], directories[1])
     assert [(run.recipe, run.seed) for run in runs] == [(recipe, 0), (recipe, 1)]
+    assert runs[0].directory == directories[0] / f"{recipe}-s0"
     accuracies = [json.loads((run.directory / "all_results.json").read_text())["eval_accuracy"] for run in runs]
     assert [run.top1 for run in runs] == accuracies
     assert all(len(run.curve) == 2 and run.num_eval_examples == len(digits_dataset()["test"]) for run in runs)
     table = zoo_table_main(
-        ["--runs", str(tmp_path / "runs"), "--zoo", str(tmp_path / "zoo"), "--plot", str(tmp_path / "t.png")]
+        ["--runs", *map(str, directories.values()), "--zoo", str(tmp_path / "zoo"), "--plot", str(tmp_path / "t.png")]
     )
     row = next(line for line in table.splitlines() if recipe in line)
     assert f"{np.mean(accuracies):.4f} ± {np.std(accuracies, ddof=1):.4f} (n=2)" in row
@@ -631,3 +635,4 @@ def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_c
     assert "| 0.6000 | - | 0.9000 |" in table  # a run without TTA says so
     assert released_name("cifar10-10pct-fast-prs-vit") == released_name("cifar10-10pct-prs-vit")
     assert released_name("cifar10-10pct-distilled-prs-vit") == "prs-vit-distilled-cifar10-10pct"
+    assert released_name("cifar10-10pct-semi-supervised-prs-vit") == "prs-vit-semi-supervised-cifar10-10pct"

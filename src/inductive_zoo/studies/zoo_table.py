@@ -4,16 +4,17 @@ Markdown for README.md and `training/RESULTS.md`, and accuracy against training 
     inductive-zoo study zoo-table --runs outputs/zoo --zoo zoo --output training/results/zoo.md \\
         --plot training/results/zoo_accuracy_vs_time.png
 
-A run is a directory of `--runs` written by `inductive-zoo train --recipe NAME ... --output_dir RUNS/NAME-sSEED`:
-its `all_results.json` (the final evaluation, on the whole evaluation split), `training_summary.json` (recipe,
-data, training time, hardware) and `trainer_state.json` (per-epoch evaluations on the 2,000-image slice, with wall
-time). Runs of one recipe and execution mode (precision, compilation) with several seeds become one row: mean and
-sample standard deviation. A second table gives the training wall time each recipe needed to first reach 45 %, 55 %
-and 60 % on the per-epoch slice. Only what the runs recorded is reported; nothing is filled in.
+A run is a directory of `--runs` (one or more directories) written by `inductive-zoo train --recipe NAME ...
+--output_dir RUNS/NAME-sSEED`: its `all_results.json` (the final evaluation, on the whole evaluation split),
+`training_summary.json` (recipe, data, training time, hardware) and `trainer_state.json` (per-epoch evaluations on the
+2,000-image slice, with wall time). Runs of one recipe and execution mode (precision, compilation) with several seeds
+become one row: mean and sample standard deviation. A second table gives the training wall time each recipe needed to
+first reach 45 %, 55 % and 60 % on the per-epoch slice. Only what the runs recorded is reported; nothing is filled in.
 """
 
 import argparse
 import json
+import logging
 import math
 import statistics
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from ..training.recipes import RECIPES, augmentation_overrides, config_differenc
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 from .study_outputs import mean_and_spread
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,20 @@ def read_run(directory: Path) -> ZooRun | None:
     )
 
 
-def read_runs(runs_dir: Path) -> list[ZooRun]:
-    """Every finished run under `runs_dir`, sorted by recipe (catalogue order) and seed."""
+def read_runs(*runs_dirs: Path) -> list[ZooRun]:
+    """Every finished run under the `runs_dirs`, sorted by recipe (catalogue order) and seed. A recipe and seed met
+    again in a later directory (a copy of the same run, or a rerun) is left out, with a warning: one seed, one run."""
     order = {name: index for index, name in enumerate(RECIPES)}
-    runs = [run for path in sorted(runs_dir.iterdir()) if path.is_dir() and (run := read_run(path)) is not None]
-    return sorted(runs, key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
+    paths = [path for runs_dir in runs_dirs for path in sorted(runs_dir.iterdir()) if path.is_dir()]
+    runs: dict[tuple[str, int], ZooRun] = {}
+    for path in paths:
+        if (run := read_run(path)) is None:
+            continue
+        if (run.recipe, run.seed) in runs:
+            logger.warning(f"{path}: {run.recipe} seed {run.seed} was read already; left out")
+            continue
+        runs[run.recipe, run.seed] = run
+    return sorted(runs.values(), key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
 
 
 RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
@@ -238,14 +250,17 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
 def main(argv: list[str] | None = None) -> str:
     """Command-line entry point: prints the table and writes it (and the plot) where asked."""
     parser = argparse.ArgumentParser(prog="inductive-zoo study zoo-table", description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=Path, default=Path("outputs/zoo"), help="directory of the recipe runs")
+    parser.add_argument(
+        "--runs", type=Path, nargs="+", default=[Path("outputs/zoo")], help="directories of the recipe runs"
+    )
     parser.add_argument("--zoo", type=Path, default=Path("zoo"), help="directory of the released checkpoints")
     parser.add_argument("--output", type=Path, default=None, help="write the Markdown table here")
     parser.add_argument("--plot", type=Path, default=None, help="write the accuracy-against-time plot here")
     args = parser.parse_args(argv)
-    if not args.runs.is_dir():
-        raise SystemExit(f"inductive-zoo study zoo-table: no runs directory {args.runs}")
-    runs = read_runs(args.runs)
+    missing = [str(directory) for directory in args.runs if not directory.is_dir()]
+    if missing:
+        raise SystemExit(f"inductive-zoo study zoo-table: no runs directory {', '.join(missing)}")
+    runs = read_runs(*args.runs)
     table = zoo_table(runs, args.zoo) + "\n" + time_to_accuracy_table(runs)
     print(table)
     if args.output is not None:
