@@ -151,7 +151,6 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             ATTENTION_144,
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
-            semi_supervised={},
         ),
         full_data_recipe("iso_transformer", "IsoTransformer"),
     ),
@@ -161,7 +160,7 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
     ),
     "iso_convnet": (
         *ten_percent_recipes(
-            "iso_convnet", "IsoConvNet", "ConvMixer-like, 5x5 depthwise", ISOTROPIC_144, semi_supervised={}
+            "iso_convnet", "IsoConvNet", "ConvMixer-like, 5x5 depthwise", ISOTROPIC_144, distilled=True
         ),
         full_data_recipe("iso_convnet", "IsoConvNet"),
     ),
@@ -177,7 +176,6 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             {**ATTENTION_144, "local_up_to_layer": 6},
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
-            semi_supervised={},
         ),
         full_data_recipe("convit", "ConViT"),
     ),
@@ -205,7 +203,6 @@ VARIANT_RECIPES: dict[str, tuple[VariantRecipe, ...]] = {
             ATTENTION_144_DEPTH_02,
             RELEASED_TRANSFORMER_SETTINGS,
             distilled=True,
-            semi_supervised={},
             auto_augment=None,
         ),
         full_data_recipe("ibit", "IBiT"),
