@@ -25,6 +25,7 @@ from inductive_zoo.models.classification import soft_target_cross_entropy
 from inductive_zoo.models.prs_vit import PRSViTConfig
 from inductive_zoo.training.image_classification import CONFIG_CLASSES, build_model, parse_args, parse_overrides, run
 from inductive_zoo.training.recipes import RECIPES, expand_recipe_argument, get_recipe
+from inductive_zoo.training.records import AUGMENTATION_FIELDS, recipe_arguments
 
 ALL_OPTIONS = [
     "--crop_padding", "4", "--auto_augment", "randaugment", "--random_erasing_prob", "0.5",
@@ -562,6 +563,21 @@ def test_mode_overrides_repeat_a_run_whose_recipe_changed_mode():
     ]  # fmt: skip
     assert mode_overrides("cifar10-10pct-cada-resnet", {"bf16": False, "torch_compile": True}) == ["--bf16 false"]
     assert mode_overrides("no-such-recipe", {"bf16": True}) == []
+
+
+def test_repeat_overrides_name_a_run_that_trained_longer_or_otherwise_than_its_recipe():
+    from inductive_zoo.training.recipes import repeat_overrides
+
+    name = "cifar10-10pct-distilled-prs-vit"
+    model_args, data_args, training_args = parse_args(["--recipe", name, "--output_dir", "o", "--precision", "fp32"])
+    config = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
+    recorded = recipe_arguments(training_args)
+    augmentation = {field: getattr(data_args, field) for field in AUGMENTATION_FIELDS}
+    assert repeat_overrides(name, recorded, config, augmentation) == ["--bf16 false"]  # as the recipe, in fp32
+    longer = {**recorded, "num_train_epochs": 100.0, "learning_rate": 5e-4, "max_steps": 300, "seed": 3}
+    assert repeat_overrides(name, longer, config, augmentation) == [
+        "--num_train_epochs 100", "--max_steps 300", "--learning_rate 0.0005", "--bf16 false",
+    ]  # fmt: skip
 
 
 def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model():

@@ -16,7 +16,7 @@ from transformers import PreTrainedConfig
 
 from ..models.registry import MANIFESTS
 from .config_overrides import model_field_differences, overrides_argument, overrides_text
-from .records import argument_value, augmentation_arguments, mode_arguments
+from .records import argument_value, augmentation_arguments, mode_arguments, schedule_arguments
 from .variant_recipes import ISOTROPIC_144, VARIANT_RECIPES, VariantRecipe
 
 logger = logging.getLogger(__name__)
@@ -340,13 +340,16 @@ def repeat_overrides(
     saved_config: PreTrainedConfig,
     recorded_augmentation: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The arguments that, after `--recipe NAME`, repeat a run whose recipe has changed since: its augmentation
-    (`augmentation_overrides`, from `recorded_augmentation`), its execution mode (`mode_overrides`) and its model's
-    config fields (`config_differences`)."""
+    """The arguments that, after `--recipe NAME`, repeat a run that changed its recipe's settings or whose recipe
+    has changed since: its optimisation and length (`records.schedule_arguments`, e.g. `--num_train_epochs 100`),
+    its augmentation (`augmentation_overrides`, from `recorded_augmentation`), its execution mode (`mode_overrides`)
+    and its model's config fields (`config_differences`)."""
     differences = config_differences(recipe_name, saved_config)
     config_arguments = [overrides_argument(differences)] if differences else []
     augmentation = augmentation_overrides(recipe_name, recorded_augmentation or {})
-    return augmentation + mode_overrides(recipe_name, recorded) + config_arguments
+    recipe = RECIPES.get(recipe_name)
+    schedule = schedule_arguments(recorded, recipe.arguments) if recipe else []
+    return schedule + augmentation + mode_overrides(recipe_name, recorded) + config_arguments
 
 
 def expand_recipe_argument(argv: list[str]) -> list[str]:

@@ -202,6 +202,33 @@ def augmentation_arguments(recorded: dict[str, Any], current: dict[str, Any]) ->
     ]
 
 
+def schedule_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The arguments (`--num_train_epochs 100`, ...) that repeat the optimisation a run `recorded` (its
+    `RECIPE_FIELDS` other than the execution mode and the seed, as in its training summary) where `current` sets
+    another value, or where the run stopped at `max_steps` that `current` does not set."""
+    arguments = []
+    for name in RECIPE_FIELDS:
+        if name in (*MODE_FIELDS, "seed") or name not in recorded:
+            continue
+        value = recorded[name]
+        if name == "max_steps" and name not in current:
+            differs = value not in (None, -1)
+        else:
+            differs = name in current and not same_value(value, current[name])
+        if differs:
+            number = isinstance(value, float) and value.is_integer()
+            arguments.append(f"--{name} {argument_value(int(value) if number else value)}")
+    return arguments
+
+
+def same_value(recorded: Any, current: Any) -> bool:
+    """Whether a recorded argument equals a recipe's (numbers compared as numbers: 50.0 is 50)."""
+    numbers = (int, float)
+    if isinstance(recorded, numbers) and isinstance(current, numbers) and not isinstance(recorded, bool):
+        return float(recorded) == float(current)
+    return recorded == current
+
+
 def training_mode(recipe: dict[str, Any]) -> str:
     """How a run executed, from its recorded `recipe` arguments: `"fp32 eager"`, `"bf16"`, `"compile"`,
     `"compile + bf16"` (or fp16). A run recorded before a field existed had it off."""
