@@ -365,6 +365,23 @@ def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_ad
     assert f"{release.training_time_s / 60:.0f} min + 10 min (teacher)" in release_table([release])
 
 
+def test_a_run_on_a_local_directory_is_published_with_a_warning_unless_its_hub_id_is_given(
+    checkpoint, tmp_path, caplog
+) -> None:
+    local = tmp_path / "local"
+    shutil.copytree(checkpoint, local)
+    summary = json.loads((local / "training_summary.json").read_text())
+    (local / "training_summary.json").write_text(json.dumps({**summary, "dataset": str(tmp_path)}))
+    for dataset_id, warned in ((None, True), ("org/data", False)):
+        caplog.clear()
+        staged = tmp_path / f"staged-{warned}"
+        staged.mkdir()
+        image = Path(__file__).parents[1] / "zoo" / "prs-vit-cifar10-10pct" / "examples" / "cat.png"
+        stage_repository(local, staged, REPO_ID, endpoint="http://hub", dataset_id=dataset_id, example_images=[image])
+        assert ("was trained on the local directory" in caplog.text) is warned
+        assert ("datasets:\n- org/data" in (staged / "README.md").read_text()) is not warned
+
+
 def save_model(model, directory: Path) -> Path:
     model.save_pretrained(directory)
     return directory

@@ -10,6 +10,7 @@ the Hub reports), so re-publishing an unchanged checkpoint creates no commit and
 
 import argparse
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSu
 from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
 from .remote_code import write_remote_code
 from .widget import add_widget_outputs
+
+logger = logging.getLogger(__name__)
 
 REQUIRED_FILES = ("config.json", "model.safetensors")
 CARD_FILE = "README.md"
@@ -162,6 +165,12 @@ def stage_repository(
     else:
         image_processor_for(config.image_size, config.num_channels).save_pretrained(staging_dir)
 
+    dataset_id = dataset_id or (dataset_hub_id(summary.dataset) if summary else None)
+    if summary is not None and dataset_id is None and os.path.isdir(summary.dataset):
+        logger.warning(
+            f"{checkpoint_dir} was trained on the local directory {summary.dataset}, which the card will name; pass "
+            "--dataset-id with the Hub id of the same data so that its users can repeat the run"
+        )
     label_names = {int(index): name for index, name in config.id2label.items()}
     examples = _write_examples(staging_dir, example_images, summary, label_names, num_examples)
     inputs = CardInputs(
@@ -170,7 +179,7 @@ def stage_repository(
         loading=loading,
         metrics=metrics,
         summary=summary,
-        dataset_id=dataset_id or (dataset_hub_id(summary.dataset) if summary else None),
+        dataset_id=dataset_id,
         license=license,
         widget_urls=[f"{endpoint}/{repo_id}/resolve/main/{path}" for path in examples],
         notes=_conversion_notes(checkpoint_dir),
