@@ -25,7 +25,13 @@ from safetensors import safe_open
 from transformers import AutoConfig
 
 from ..training.config_overrides import overrides_argument
-from ..training.recipes import RECIPES, augmentation_overrides, config_differences, mode_overrides
+from ..training.recipes import (
+    RECIPES,
+    augmentation_overrides,
+    config_differences,
+    mode_overrides,
+    schedule_overrides,
+)
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 from .study_outputs import mean_and_spread
@@ -56,6 +62,8 @@ class ZooRun:
     config_differences: tuple[str, ...] = ()
     augmentation_overrides: tuple[str, ...] = ()
     top1_tta: float | None = None
+    schedule_overrides: tuple[str, ...] = ()
+    epochs: float | None = None
 
     @property
     def mode_cell(self) -> str:
@@ -64,9 +72,9 @@ class ZooRun:
 
     @property
     def recipe_cell(self) -> str:
-        """The recipe's name, with the arguments that repeat the run's augmentation and model when the recipe now
-        sets another augmentation or builds another model."""
-        overrides = list(self.augmentation_overrides)
+        """The recipe's name, with the arguments that repeat the run's schedule, augmentation and model when the run
+        changed them or the recipe now sets another augmentation or builds another model."""
+        overrides = [*self.schedule_overrides, *self.augmentation_overrides]
         if self.config_differences:
             overrides.append(overrides_argument(list(self.config_differences)))
         return f"`{self.recipe}` with `{' '.join(overrides)}`" if overrides else f"`{self.recipe}`"
@@ -104,6 +112,8 @@ def read_run(directory: Path) -> ZooRun | None:
         mode_overrides=tuple(mode_overrides(summary["recipe_name"], summary["recipe"])),
         config_differences=tuple(config_differences(summary["recipe_name"], config)),
         augmentation_overrides=tuple(augmentation_overrides(summary["recipe_name"], summary.get("augmentation", {}))),
+        schedule_overrides=tuple(schedule_overrides(summary["recipe_name"], summary["recipe"])),
+        epochs=summary["recipe"].get("num_train_epochs"),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
         top1_tta=metrics.get("eval_tta_accuracy"),
@@ -111,30 +121,32 @@ def read_run(directory: Path) -> ZooRun | None:
 
 
 def read_runs(*runs_dirs: Path) -> list[ZooRun]:
-    """Every finished run under the `runs_dirs`, sorted by recipe (catalogue order) and seed. A recipe and seed met
-    again in a later directory (a copy of the same run, or a rerun) is left out, with a warning: one seed, one run."""
+    """Every finished run under the `runs_dirs`, sorted by recipe (catalogue order) and seed. A copy of a run read
+    already (the same recipe, seed, schedule, accuracy and training time) is left out, with a warning."""
     order = {name: index for index, name in enumerate(RECIPES)}
     paths = [path for runs_dir in runs_dirs for path in sorted(runs_dir.iterdir()) if path.is_dir()]
-    runs: dict[tuple[str, int], ZooRun] = {}
+    runs: dict[tuple, ZooRun] = {}
     for path in paths:
         if (run := read_run(path)) is None:
             continue
-        if (run.recipe, run.seed) in runs:
-            logger.warning(f"{path}: {run.recipe} seed {run.seed} was read already; left out")
+        key = (run.recipe, run.seed, run.schedule_overrides, run.top1, run.training_time_s)
+        if key in runs:
+            logger.warning(f"{path}: a copy of {runs[key].directory}; left out")
             continue
-        runs[run.recipe, run.seed] = run
+        runs[key] = run
     return sorted(runs.values(), key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
 
 
-RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
 def rows_of(runs: list[ZooRun]) -> dict[RowKey, list[ZooRun]]:
-    """The runs grouped into table rows: one per recipe, execution mode, model config and augmentation (seeds
-    pooled), so that a recipe whose mode, model or augmentation changed shows the runs of each apart."""
+    """The runs grouped into table rows: one per recipe, execution mode, model config, augmentation and schedule
+    (seeds pooled), so that runs whose mode, model, augmentation or length differ are shown apart."""
     rows: dict[RowKey, list[ZooRun]] = {}
     for run in runs:
-        rows.setdefault((run.recipe, run.mode, run.config_differences, run.augmentation_overrides), []).append(run)
+        key = (run.recipe, run.mode, run.config_differences, run.augmentation_overrides, run.schedule_overrides)
+        rows.setdefault(key, []).append(run)
     return rows
 
 
@@ -149,7 +161,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
     for (name, *_), group in rows_of(runs).items():
         recipe = RECIPES.get(name)
         variant = recipe.model_type if recipe else "?"
-        epochs = recipe.epochs if recipe else "?"
+        epochs = f"{group[0].epochs:g}" if group[0].epochs is not None else (recipe.epochs if recipe else "?")
         times = [run.training_time_s for run in group if run.training_time_s is not None]
         time_text = f"{statistics.mean(times) / 60:.0f} min" if times else "not recorded"
         top5 = [run.top5 for run in group if run.top5 is not None]
@@ -238,7 +250,10 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
     for run in runs:
         if run.curve:
             times, accuracies = zip(*run.curve, strict=True)
-            label = f"{run.recipe} s{run.seed}" + ("" if run.mode == "fp32 eager" else f" ({run.mode})")
+            details = [*run.schedule_overrides, *([] if run.mode == "fp32 eager" else [run.mode])]
+            if run.hardware and "thread" in run.hardware:
+                details.append(run.hardware.rpartition(", ")[2])  # "1 thread": beside another run
+            label = f"{run.recipe} s{run.seed}" + (f" ({', '.join(details)})" if details else "")
             axis.plot([time / 60 for time in times], accuracies, label=label, linewidth=1.2)
     axis.set_xlabel("training wall time (minutes)")
     axis.set_ylabel("top-1 on the 2,000-image test slice")

@@ -326,6 +326,14 @@ def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list
     return model_field_differences(built, saved_config)
 
 
+def schedule_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
+    """The arguments (`--num_train_epochs 100`, ...) that repeat the optimisation and length a run `recorded` (its
+    `TrainingArguments` fields, as in its training summary) where the recipe sets another
+    (`records.schedule_arguments`): empty when the recipe is not in the catalogue."""
+    recipe = RECIPES.get(recipe_name)
+    return schedule_arguments(recorded, recipe.arguments) if recipe else []
+
+
 def augmentation_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
     """The arguments (`--auto_augment randaugment`, ...) that repeat the augmentation a run `recorded` (its
     `AUGMENTATION_FIELDS`, as in its training summary) where the recipe now sets another (`augmentation_arguments`):
@@ -347,8 +355,7 @@ def repeat_overrides(
     differences = config_differences(recipe_name, saved_config)
     config_arguments = [overrides_argument(differences)] if differences else []
     augmentation = augmentation_overrides(recipe_name, recorded_augmentation or {})
-    recipe = RECIPES.get(recipe_name)
-    schedule = schedule_arguments(recorded, recipe.arguments) if recipe else []
+    schedule = schedule_overrides(recipe_name, recorded)
     return schedule + augmentation + mode_overrides(recipe_name, recorded) + config_arguments
 
 
