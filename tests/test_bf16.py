@@ -63,16 +63,26 @@ def test_bf16_training_follows_fp32_over_300_steps(config_class, tmp_path):
 
 
 def test_cpu_attention_in_bf16_is_explicit_and_matches_fp32():
+    from torch import nn
     from torch.nn import functional as F
     from torch.nn.attention import SDPBackend, sdpa_kernel
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    from inductive_zoo.layers.mixers.attention import scaled_dot_product_attention
+    from inductive_zoo.layers.mixers.attention import ATTENTION_FUNCTIONS, cpu_explicit_sdpa
+
+    # The zoo's `sdpa` is its own, and only for the zoo's models: transformers' table keeps transformers' kernel.
+    assert ATTENTION_FUNCTIONS["sdpa"] is cpu_explicit_sdpa and ALL_ATTENTION_FUNCTIONS["sdpa"] is not cpu_explicit_sdpa
+    module = nn.Module()
+    module.is_causal = False
+
+    def attend(*tensors: torch.Tensor) -> torch.Tensor:  # back to (batch, heads, N, head_dim)
+        return cpu_explicit_sdpa(module, *tensors, None, scaling=tensors[0].shape[-1] ** -0.5)[0].transpose(1, 2)
 
     generator = torch.Generator().manual_seed(0)
     query, key, value = (torch.randn(2, 3, 16, 8, generator=generator) for _ in range(3))
     reference = F.scaled_dot_product_attention(query, key, value)
     reduced = [tensor.bfloat16().requires_grad_() for tensor in (query, key, value)]
-    output = scaled_dot_product_attention(*reduced)
+    output = attend(*reduced)
     with sdpa_kernel(SDPBackend.MATH):
         math_output = F.scaled_dot_product_attention(*reduced)
     # The same computation as SDPA's math backend, in bf16: equal up to bf16 rounding.
@@ -81,4 +91,4 @@ def test_cpu_attention_in_bf16_is_explicit_and_matches_fp32():
     torch.testing.assert_close(output.float(), reference, atol=3e-2, rtol=3e-2)
     output.sum().backward()
     assert all(tensor.grad is not None and torch.isfinite(tensor.grad).all() for tensor in reduced)
-    torch.testing.assert_close(scaled_dot_product_attention(query, key, value), reference, atol=0, rtol=0)
+    torch.testing.assert_close(attend(query, key, value), reference)  # fp32: transformers' SDPA

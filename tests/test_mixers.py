@@ -82,14 +82,24 @@ def test_every_manifest_has_its_card_recipes_and_exports(manifest: VariantManife
     assert inductive_zoo.SELF_SUPERVISED_MODELS["dino"][manifest.config_class].backbone_class is manifest.model_class
 
 
-def attention_test_model() -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
-    model = inductive_zoo.IsoTransformerForImageClassification(tiny_config(inductive_zoo.IsoTransformerConfig)).eval()
+def attention_test_model(
+    config_class=inductive_zoo.IsoTransformerConfig, model_class=inductive_zoo.IsoTransformerForImageClassification
+) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    model = model_class(tiny_config(config_class)).eval()
     pixels = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         return model, pixels, model(pixels).logits
 
 
-def test_self_attention_runs_an_attention_function_registered_with_transformers():
+@pytest.mark.parametrize(
+    ("config_class", "model_class", "attention_layers"),
+    [
+        (inductive_zoo.IsoTransformerConfig, inductive_zoo.IsoTransformerForImageClassification, "num_hidden_layers"),
+        (inductive_zoo.ConViTConfig, inductive_zoo.ConViTForImageClassification, "local_up_to_layer"),
+    ],
+    ids=["self-attention", "gpsa"],
+)
+def test_attention_runs_an_attention_function_registered_with_transformers(config_class, model_class, attention_layers):
     from transformers import AttentionInterface
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -100,11 +110,13 @@ def test_self_attention_runs_an_attention_function_registered_with_transformers(
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
     AttentionInterface.register("counting_sdpa", counting_sdpa)
-    model, pixels, reference = attention_test_model()
+    model, pixels, reference = attention_test_model(config_class, model_class)
     model.set_attn_implementation("counting_sdpa")
     with torch.no_grad():
         torch.testing.assert_close(model(pixels).logits, reference)
-    assert len(calls) == model.config.num_hidden_layers
+    # GPSA's content attention goes through the kernel too (ConViT's class-token blocks after `local_up_to_layer`
+    # are plain self-attention, so every block calls it once).
+    assert len(calls) == model.config.num_hidden_layers and getattr(model.config, attention_layers) > 0
 
 
 @pytest.mark.slow

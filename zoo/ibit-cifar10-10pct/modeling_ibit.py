@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from collections.abc import Callable
 from torch.nn import functional as F
+from transformers import AttentionInterface, PreTrainedConfig
 import math
 from typing import ClassVar
 from typing import Any
@@ -270,6 +271,7 @@ class MultiHeadMixer(nn.Module):
         self.head_dim = config.hidden_size // config.num_attention_heads
         self.scale = self.head_dim ** (-0.5)
         self.attention_dropout = config.attention_probs_dropout_prob
+        self.is_causal = False
 
 
 # --- inductive_zoo.layers.mixers.learned_masked_attention ---

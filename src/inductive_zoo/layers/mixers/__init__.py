@@ -3,7 +3,7 @@
 Models import the mixer modules they use directly (so a remote-code bundle carries only those).
 """
 
-from .attention import MultiHeadSelfAttention, scaled_dot_product_attention
+from .attention import ATTENTION_FUNCTIONS, MultiHeadSelfAttention, attention_function
 from .cada import ContextAwareDecomposedAttention
 from .depthwise_conv import DepthwiseConvMixer
 from .learned_masked_attention import LearnedMaskedSelfAttention
@@ -14,6 +14,7 @@ from .reparameterizable_attention import ReparameterizableConvAttention
 from .token_mixing_mlp import TokenMixingMLP
 
 __all__ = [
+    "ATTENTION_FUNCTIONS",
     "TOKEN_MIXERS",
     "ContextAwareDecomposedAttention",
     "DepthwiseConvMixer",
@@ -23,10 +24,10 @@ __all__ = [
     "PoolingMixer",
     "ReparameterizableConvAttention",
     "TokenMixingMLP",
+    "attention_function",
     "create_token_mixer",
     "kernel_offsets",
     "register_token_mixer",
     "relative_position_features",
-    "scaled_dot_product_attention",
     "token_mixer_class",
 ]

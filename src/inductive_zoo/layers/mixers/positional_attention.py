@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedConfig
 
-from .attention import MultiHeadMixer, merge_heads, scaled_dot_product_attention, split_heads
+from .attention import MultiHeadMixer, attention_function, merge_heads, split_heads
 from .registry import register_token_mixer
 
 
@@ -57,9 +57,10 @@ class GatedPositionalSelfAttention(MultiHeadMixer):
     Works on patch tokens only (no class token), at any grid size: the position features follow `grid_size`.
 
     Since both parts are row-stochastic, `A_h V_h = (1 - g_h) SDPA(Q_h, K_h, V_h) + g_h P_h V_h` (the reference's
-    renormalisation is the identity up to rounding): by default the content part runs in
-    `scaled_dot_product_attention` and no `B x H x N x N` matrix is formed. The explicit path (the attention maps
-    are returned) runs for `output_attentions`, `attn_implementation="eager"` and attention dropout in training.
+    renormalisation is the identity up to rounding): by default the content part runs in the kernel that
+    `attention_function(config)` names (SDPA) and no `B x H x N x N` matrix is formed. The explicit path (the
+    attention maps are returned) runs for `output_attentions`, `attn_implementation="eager"` and attention dropout
+    in training.
     """
 
     def __init__(self, config: PreTrainedConfig) -> None:
@@ -120,7 +121,8 @@ class GatedPositionalSelfAttention(MultiHeadMixer):
         else:
             query, key = self.query_key(hidden_states, grid_size)
             gate = self.positional_gate().view(1, -1, 1, 1).to(value.dtype)
-            content = scaled_dot_product_attention(query, key, value)
+            attend = attention_function(self.config)
+            content = attend(self, query, key, value, None, scaling=self.scale)[0].transpose(1, 2)
             positional = self.positional_attention(grid_size, value.dtype) @ value
             context = (1.0 - gate) * content + gate * positional
         context = merge_heads(context)
