@@ -12,7 +12,7 @@ from inductive_zoo import IsoConvNetConfig, IsoTransformerConfig
 from inductive_zoo.data import IMAGENET_MEAN, IMAGENET_STD, DecodedImageDataset, load_image_dataset
 from inductive_zoo.data.views import MultiViewCollator, MultiViewConfig
 from inductive_zoo.models.registry import MANIFESTS
-from inductive_zoo.objectives.joint_embedding import DINOModel, SimCLRModel, dino_model_class, simclr_model_class
+from inductive_zoo.objectives.joint_embedding import DINOModel, SimCLRModel
 from inductive_zoo.objectives.self_distillation import teacher_momentum
 from inductive_zoo.training.dino_teacher import DINOTeacherCallback
 
@@ -72,7 +72,7 @@ def losses(trainer) -> list[float]:
 
 def dino(config_class=IsoTransformerConfig, **overrides) -> DINOModel:
     torch.manual_seed(0)
-    return DINOModel.for_config(config_of(config_class, **overrides))
+    return DINOModel(config_of(config_class, **overrides))
 
 
 def assert_backbone_loads_into_the_classifier(model, directory) -> None:
@@ -84,14 +84,16 @@ def assert_backbone_loads_into_the_classifier(model, directory) -> None:
         torch.testing.assert_close(loaded[f"backbone.{name}"], tensor, atol=0, rtol=0, msg=name)
 
 
-def test_per_variant_classes_are_cached_and_registered_under_the_backbone_prefix():
+@pytest.mark.parametrize("model_class", [SimCLRModel, DINOModel], ids=["simclr", "dino"])
+def test_one_class_per_objective_wraps_every_variant_s_backbone_and_reloads_it(model_class, tmp_path):
     for config_class, backbone, _ in inductive_zoo.VARIANTS:
-        for factory, suffix in ((simclr_model_class, "ForSimCLR"), (dino_model_class, "ForDINO")):
-            model_class = factory(config_class)
-            assert model_class is factory(config_class)
-            assert model_class.config_class is config_class and model_class.backbone_class is backbone
-            assert model_class.base_model_prefix == "backbone"
-            assert model_class.__name__ == backbone.__name__.removesuffix("Model") + suffix
+        model = model_class(tiny_config(config_class, **HEADS))
+        assert type(model.backbone) is backbone and model.base_model_prefix == "backbone"
+    model.save_pretrained(tmp_path)
+    reloaded = model_class.from_pretrained(tmp_path)
+    assert type(reloaded.config) is config_class and type(reloaded.backbone) is backbone
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(reloaded.state_dict()[name], tensor, atol=0, rtol=0, msg=name)
 
 
 @pytest.mark.parametrize("config_class", [IsoTransformerConfig, IsoConvNetConfig])
@@ -99,7 +101,7 @@ def test_simclr_loss_falls_on_real_cifar10_and_the_backbone_loads_into_the_class
     config_class, train_dataset, tmp_path
 ):
     torch.manual_seed(0)
-    model = SimCLRModel.for_config(config_of(config_class, simclr_temperature=0.5))
+    model = SimCLRModel(config_of(config_class, simclr_temperature=0.5))
     assert model.temperature == 0.5
     trainer = make_trainer(model, train_dataset, tmp_path / "run", MultiViewConfig.simclr(32), num_train_epochs=4)
     trainer.train()

@@ -43,7 +43,7 @@ def objective_model(objective: str, config_class: type) -> torch.nn.Module:
     config = tiny_config(config_class, **HEADS)
     if objective == "mim":
         return inductive_zoo.MASKED_IMAGE_MODELING_MODELS[config_class](config)
-    return inductive_zoo.SELF_SUPERVISED_MODELS[objective][config_class](config)
+    return inductive_zoo.SELF_SUPERVISED_MODELS[objective](config)
 
 
 def train_two_epochs(model: torch.nn.Module, objective: str, tmp_path, callbacks: list) -> Trainer:
@@ -88,7 +88,9 @@ def test_prs_callback_switches_prs_vit_under_every_objective(objective, tmp_path
         assert model.teacher_backbone.layer_modes == ["attention"]
 
 
-def test_joint_embedding_models_of_other_variants_have_no_reparameterization():
-    for objective in ("simclr", "dino"):
-        model_class = inductive_zoo.SELF_SUPERVISED_MODELS[objective][inductive_zoo.IsoTransformerConfig]
-        assert not hasattr(model_class, "reparameterize")
+@pytest.mark.parametrize("objective", ["simclr", "dino"])
+def test_prs_scheduling_of_a_joint_embedding_model_of_another_variant_is_refused(objective, tmp_path):
+    model = objective_model(objective, inductive_zoo.IsoTransformerConfig)
+    assert not hasattr(model, "layer_modes")
+    with pytest.raises(ValueError, match=r"PRSCallback needs a PRS-ViT model.*IsoTransformerConfig"):
+        train_two_epochs(model, objective, tmp_path, [PRSCallback("uniform", conv_epochs=1)])

@@ -23,8 +23,6 @@ _LAZY_EXPORTS = {
     "SELF_SUPERVISED_MODELS": ".objectives.joint_embedding",
     "DINOModel": ".objectives.joint_embedding",
     "SimCLRModel": ".objectives.joint_embedding",
-    "dino_model_class": ".objectives.joint_embedding",
-    "simclr_model_class": ".objectives.joint_embedding",
     "DINOTeacherCallback": ".training.dino_teacher",
     "KNNMonitorCallback": ".training.knn_monitor",
     "PRSCallback": ".training.prs_switches",

@@ -1,12 +1,11 @@
 """Joint-embedding self-supervision on any backbone of the zoo: SimCLR (Chen et al. 2020) and DINO (Caron et al.
 2021) as `PreTrainedModel`s that plain `Trainer` trains on `data.MultiViewCollator` batches.
 
-Both wrap a zoo backbone (the one the variant's manifest declares for the config's class) under
-`base_model_prefix = "backbone"`, so `AutoModelForImageClassification.from_pretrained` of a saved model loads the
-(student) backbone and adds only the classifier. `config_class` must be a class attribute for transformers, hence
-one thin subclass per variant, built and cached by `simclr_model_class(config_class)` /
-`dino_model_class(config_class)` (e.g. `IsoTransformerForSimCLR`);
-`SimCLRModel.for_config(config)` / `DINOModel.for_config(config)` build the right one from a config.
+One class per objective serves every variant: `SimCLRModel(config)` / `DINOModel(config)` wrap the zoo backbone
+that the variant's manifest declares for the config's class, under `base_model_prefix = "backbone"`, so
+`AutoModelForImageClassification.from_pretrained` of a saved model loads the (student) backbone and adds only the
+classifier. `from_pretrained` reads the saved config with `AutoConfig` (`config_class`), which gives the variant's
+own config class, so `SimCLRModel.from_pretrained(path)` rebuilds the right backbone.
 
 Hyper-parameters are read from the backbone's config with `getattr` (a config takes extra keyword arguments and
 saves them, e.g. `IsoTransformerConfig(..., simclr_temperature=0.5)`), with these defaults:
@@ -20,17 +19,15 @@ saves them, e.g. `IsoTransformerConfig(..., simclr_temperature=0.5)`), with thes
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 
 import torch
 from torch import nn
-from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import AutoConfig, PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput, can_return_tuple
 
 from ..models.loading import SafeLoadingMixin
-from ..models.prs_vit.modeling_prs_vit import ReparameterizableBackboneMixin
-from ..models.registry import MANIFESTS, backbone_class_for, manifest_for
+from ..models.registry import backbone_class_for, manifest_for
 from .contrastive import ProjectionHead, nt_xent_loss
 from .self_distillation import DINOHead, DINOLoss, teacher_temperature
 
@@ -51,9 +48,12 @@ class JointEmbeddingOutput(ModelOutput):
 
 
 class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
-    """What both objectives share: the backbone lookup, running the backbone on a stack of views, the heads' init."""
+    """What both objectives share: the backbone of the config's variant, running it on a stack of views, PRS-ViT's
+    `layer_modes` and `reparameterize` passed through (`PRSCallback` drives pre-training of a PRS-ViT backbone under
+    every objective), the heads' init."""
 
-    backbone_class: type[PreTrainedModel]
+    # One class serves every variant: `from_pretrained` reads the saved config as the variant's own config class.
+    config_class = AutoConfig
     base_model_prefix = "backbone"
     main_input_name = "global_views"
     input_modalities = ("image",)
@@ -64,9 +64,39 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
             "interpolate_pos_encoding" in inspect.signature(self.backbone_class.forward).parameters
         )
 
-    @classmethod
-    def for_config(cls, config: PreTrainedConfig) -> "JointEmbeddingPreTrainedModel":
-        raise NotImplementedError
+    @property
+    def backbone_class(self) -> type[PreTrainedModel]:
+        """The zoo backbone of the config's variant (its manifest's)."""
+        return backbone_class_for(type(self.config))
+
+    # What transformers asks of a model (attention kernels, gradient checkpointing) is what its backbone supports;
+    # transformers reads these while `PreTrainedModel.__init__` runs, once `config` is set.
+    @property
+    def _supports_sdpa(self) -> bool:
+        return self.backbone_class._supports_sdpa
+
+    @property
+    def _supports_flex_attn(self) -> bool:
+        return self.backbone_class._supports_flex_attn
+
+    @property
+    def supports_gradient_checkpointing(self) -> bool:
+        return self.backbone_class.supports_gradient_checkpointing
+
+    @property
+    def layer_modes(self) -> list[str]:
+        """The backbone's PRS layer modes; `AttributeError` (so `hasattr` is false) for a backbone without them."""
+        return self.backbone.layer_modes
+
+    def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
+        """PRS-ViT's switch of `layer_indices` from convolution to attention, in the backbone and in every other
+        backbone the model holds (DINO's teacher, so that its EMA keeps averaging attention weights with attention
+        weights); returns the layers the backbone switched."""
+        layer_indices = list(layer_indices)
+        switched = self.backbone.reparameterize(layer_indices)
+        for other in self.other_backbones():
+            other.reparameterize(layer_indices)
+        return switched
 
     def other_backbones(self) -> list[nn.Module]:
         """Backbones besides `backbone` that follow its structure (DINO's teacher)."""
@@ -108,24 +138,10 @@ class JointEmbeddingPreTrainedModel(SafeLoadingMixin, PreTrainedModel):
             init.zeros_(module.num_batches_tracked)
 
 
-class ReparameterizableJointEmbeddingMixin(ReparameterizableBackboneMixin):
-    """PRS-ViT's `layer_modes` and `reparameterize` passed through a joint-embedding model, so that `PRSCallback`
-    drives pre-training under every objective; `reparameterize` also switches the same layers of every other
-    backbone the model holds (DINO's teacher, so that its EMA keeps averaging attention weights with attention
-    weights). Mixed into `{Variant}ForSimCLR` / `{Variant}ForDINO` when the variant's backbone has `reparameterize`."""
-
-    def reparameterize(self, layer_indices: Iterable[int]) -> list[int]:
-        layer_indices = list(layer_indices)
-        switched = super().reparameterize(layer_indices)
-        for other in self.other_backbones():
-            other.reparameterize(layer_indices)
-        return switched
-
-
 class SimCLRModel(JointEmbeddingPreTrainedModel):
     """SimCLR: the backbone's `pooler_output` of both global views, projected by `ProjectionHead`, scored with
     `nt_xent_loss` at `simclr_temperature`. `forward(global_views (2, B, C, S, S), labels=None)`; `labels` (from
-    the collator) are ignored. The loss is always computed. Build with `simclr_model_class` or `for_config`."""
+    the collator) are ignored. The loss is always computed."""
 
     def __init__(self, config: PreTrainedConfig) -> None:
         super().__init__(config)
@@ -137,10 +153,6 @@ class SimCLRModel(JointEmbeddingPreTrainedModel):
         )
         self.temperature = getattr(config, "simclr_temperature", 0.2)
         self.post_init()
-
-    @classmethod
-    def for_config(cls, config: PreTrainedConfig) -> "SimCLRModel":
-        return simclr_model_class(type(config))(config)
 
     @can_return_tuple
     def forward(
@@ -195,10 +207,6 @@ class DINOModel(JointEmbeddingPreTrainedModel):
         )
         self.dino_epoch = 0.0
         self.post_init()
-
-    @classmethod
-    def for_config(cls, config: PreTrainedConfig) -> "DINOModel":
-        return dino_model_class(type(config))(config)
 
     def other_backbones(self) -> list[nn.Module]:
         return [self.teacher_backbone]
@@ -262,32 +270,5 @@ class DINOModel(JointEmbeddingPreTrainedModel):
         return output
 
 
-@cache
-def simclr_model_class(config_class: type[PreTrainedConfig]) -> type[SimCLRModel]:
-    """`{Variant}ForSimCLR`: `SimCLRModel` on the zoo backbone of `config_class` (cached: one class per variant)."""
-    return _variant_class(SimCLRModel, "SimCLR", config_class)
-
-
-@cache
-def dino_model_class(config_class: type[PreTrainedConfig]) -> type[DINOModel]:
-    """`{Variant}ForDINO`: `DINOModel` on the zoo backbone of `config_class` (cached: one class per variant)."""
-    return _variant_class(DINOModel, "DINO", config_class)
-
-
-def _variant_class(base: type, objective: str, config_class: type[PreTrainedConfig]) -> type:
-    backbone = backbone_class_for(config_class)
-    name = backbone.__name__.removesuffix("Model") + f"For{objective}"
-    attributes = {"config_class": config_class, "backbone_class": backbone, "__module__": __name__}
-    for attribute in ("_no_split_modules", "supports_gradient_checkpointing", "_supports_sdpa"):
-        if hasattr(backbone, attribute):
-            attributes[attribute] = getattr(backbone, attribute)
-    bases = (ReparameterizableJointEmbeddingMixin, base) if hasattr(backbone, "reparameterize") else (base,)
-    return type(name, bases, attributes)
-
-
-# The joint-embedding pre-training models of every variant (`{Variant}ForSimCLR`, `{Variant}ForDINO`), by objective
-# and config class: heads on the same `backbone` as the classifier's, so their weights fine-tune directly.
-SELF_SUPERVISED_MODELS = {
-    "simclr": {manifest.config_class: simclr_model_class(manifest.config_class) for manifest in MANIFESTS},
-    "dino": {manifest.config_class: dino_model_class(manifest.config_class) for manifest in MANIFESTS},
-}
+# The joint-embedding pre-training models, by objective: each takes the config of any variant.
+SELF_SUPERVISED_MODELS = {"simclr": SimCLRModel, "dino": DINOModel}

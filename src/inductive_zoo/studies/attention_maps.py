@@ -42,7 +42,7 @@ def head_maps(attention: torch.Tensor, grid_size: int) -> torch.Tensor:
 
 def attention_outputs(model: PreTrainedModel, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The per-layer attention maps of `model` on `pixel_values`; a PRS-ViT is first switched to attention mode."""
-    if hasattr(model, "reparameterize"):
+    if hasattr(model, "layer_modes"):
         model.reparameterize(range(model.config.num_reparameterizable_layers))
     with torch.inference_mode():
         attentions = model(pixel_values=pixel_values, output_attentions=True).attentions

@@ -449,7 +449,7 @@ def build_trainer(
     if model_args.channels_last:
         for module in filter(None, (model, teacher)):
             convolutions_to_channels_last(module)
-    if hasattr(model, "reparameterize"):
+    if hasattr(model, "layer_modes"):
         # A fixed batch of evaluation images for the per-epoch diagnostics of the switched blocks.
         diagnostic_images = eval_dataset.__getitems__(list(range(min(PRS_DIAGNOSTIC_IMAGES, len(eval_dataset)))))
         diagnostic_pixels = collator(diagnostic_images)["pixel_values"]

@@ -30,7 +30,7 @@ from ..data import (
 from ..data.views import MultiViewCollator, MultiViewConfig
 from ..evaluation import extract_features, held_out_reconstruction_loss, knn_accuracy, linear_probe_accuracy
 from ..models.registry import manifest_for
-from ..objectives.joint_embedding import dino_model_class, simclr_model_class
+from ..objectives.joint_embedding import SELF_SUPERVISED_MODELS
 from .atomic_writes import write_json_atomic
 from .checkpointing import ResumableTrainer
 from .dino_teacher import DINOTeacherCallback
@@ -92,8 +92,7 @@ def build_pretraining_model(args: PretrainingArguments) -> torch.nn.Module:
     config = config_class.from_preset(args.preset, **parse_overrides(args.config_overrides))
     if args.objective == "mim":
         return AutoModelForMaskedImageModeling.from_config(config)
-    factory = dino_model_class if args.objective == "dino" else simclr_model_class
-    return factory(config_class)(config)
+    return SELF_SUPERVISED_MODELS[args.objective](config)
 
 
 def collator_for(args: PretrainingArguments, config: Any, mean: list[float], std: list[float]):
@@ -168,7 +167,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     callbacks = [NonFiniteLossCallback()]
     if args.objective == "dino":
         callbacks.append(DINOTeacherCallback())
-    if hasattr(model, "reparameterize"):
+    if hasattr(model, "layer_modes"):
         callbacks.append(PRSCallback(args.schedule or "linear", args.conv_epochs))
     if args.knn_every_n_epochs:
         callbacks.append(KNNMonitorCallback(bank, held_out, every_n_epochs=args.knn_every_n_epochs))

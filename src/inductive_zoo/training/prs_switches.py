@@ -114,8 +114,11 @@ class PRSCallback(TrainerCallback):
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kwargs
     ) -> None:
-        if not hasattr(model, "reparameterize"):
-            raise ValueError(f"PRSCallback needs a PRS-ViT model with `reparameterize`, got {type(model).__name__}")
+        if not hasattr(model, "layer_modes"):
+            raise ValueError(
+                f"PRSCallback needs a PRS-ViT model (one with `layer_modes` and `reparameterize`), got "
+                f"{type(model).__name__} on {type(model.config).__name__}"
+            )
         self.switch_due_layers(model, state)
 
     def on_epoch_begin(
