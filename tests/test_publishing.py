@@ -191,6 +191,12 @@ def test_model_card_holds_the_evaluated_accuracy(hub, published, checkpoint) -> 
     assert card.data.eval_results[0].metric_value == accuracy["value"]
     assert "trust_remote_code=True" in card.text and "Cazenavette" in card.text
     assert hub.state.counts["validated_cards"] >= 1
+    # The command the run was given, without where it was written, repeats it.
+    assert (
+        "inductive-zoo train --dataset digits --model_type iso_transformer --preset micro-patch4-32 --config_overrides "
+        "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=64 --do_train --do_eval "
+        "--max_steps 3 "
+    ) in card.text and "--seed 0 --output_dir outputs/iso_transformer\n```" in card.text
 
 
 def test_hub_loads_give_the_local_predictions(hub, published, checkpoint, tmp_path) -> None:
@@ -349,7 +355,7 @@ def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_ad
     }  # fmt: skip
     recipe = "cifar10-10pct-fast-prs-vit"  # a recipe run's card has the command the release table reads
     (distilled / "training_summary.json").write_text(
-        json.dumps({**summary, "distillation": teacher, "recipe_name": recipe})
+        json.dumps({**summary, "distillation": teacher, "recipe_name": recipe, "command": ["--recipe", recipe]})
     )
     staged = tmp_path / "staged"
     staged.mkdir()

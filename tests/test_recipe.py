@@ -3,6 +3,7 @@ the recipe catalogue, and a run with every option on that resumes exactly and st
 
 import dataclasses
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -25,7 +26,6 @@ from inductive_zoo.models.classification import soft_target_cross_entropy
 from inductive_zoo.models.prs_vit import PRSViTConfig
 from inductive_zoo.training.image_classification import CONFIG_CLASSES, build_model, parse_args, parse_overrides, run
 from inductive_zoo.training.recipes import RECIPES, expand_recipe_argument, get_recipe
-from inductive_zoo.training.records import AUGMENTATION_FIELDS, recipe_arguments
 
 ALL_OPTIONS = [
     "--crop_padding", "4", "--auto_augment", "randaugment", "--random_erasing_prob", "0.5",
@@ -488,7 +488,7 @@ def test_time_to_accuracy_is_the_first_evaluation_at_the_level_and_pools_seeds(t
         fields = ("test", 10, 0.6, None, None, None, "fp32 eager", 1, run_curve)
         return ZooRun(tmp_path, "cifar10-10pct-convit", seed, *fields)
 
-    changed = dataclasses.replace(zoo_run(2, curve), augmentation_overrides=("--auto_augment randaugment",))
+    changed = dataclasses.replace(zoo_run(2, curve), arguments=("--auto_augment", "randaugment"))
     assert changed.recipe_cell == "`cifar10-10pct-convit` with `--auto_augment randaugment`"
     assert len(rows_of([zoo_run(0, curve), zoo_run(1, curve), changed])) == 2  # a changed recipe's runs apart
     table = time_to_accuracy_table([zoo_run(0, curve), zoo_run(1, [(600.0, 0.46)])])
@@ -502,7 +502,6 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     from huggingface_hub.repocard_data import EvalResult
 
     from inductive_zoo.studies.zoo_table import ZooRun, zoo_table
-    from inductive_zoo.training.recipes import mode_overrides
 
     def run(top1: float) -> ZooRun:
         return ZooRun(tmp_path, "cifar10-10pct-prs-vit", 0, "test", 10000, top1, None, 60.0, "CPU", "fp32 eager", 1, [])
@@ -520,25 +519,19 @@ def test_zoo_table_links_a_checkpoint_only_when_its_card_reports_the_row(tmp_pat
     )
     table = zoo_table([run(0.5796)], tmp_path / "zoo")
     assert "prs-vit-cifar10-10pct` (released from a run this table does not hold: 0.5849) |" in table
-    assert "| CPU | fp32 eager |" in table  # the row says how it was trained, as the PRS-ViT recipe does...
-    overrides = tuple(mode_overrides("cifar10-10pct-ibit", {"bf16": False}))
-    fields = ("test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 1, [], overrides)
-    ibit = ZooRun(tmp_path, "cifar10-10pct-ibit", 0, *fields)
-    # ... and a row of a recipe that now sets another mode says how to repeat it, as one whose recipe now builds
-    # another model does (its runs apart from the recipe's).
-    assert "| fp32 eager (the recipe with `--bf16 false`) |" in zoo_table([ibit], tmp_path / "zoo")
-    old_gain = ZooRun(tmp_path, "cifar10-10pct-prs-vit", 1, *fields[:-1], (), ("reparameterization_content_gain=1.0",))
-    table = zoo_table([run(0.5796), old_gain], tmp_path / "zoo").splitlines()
+    assert "| CPU | fp32 eager |" in table  # the row says how it was trained
+    # A run given other arguments than its recipe's is a row of its own, which names them.
+    fields = ("test", 10000, 0.58, None, 60.0, "CPU", "fp32 eager", 1, [])
+    changed = ZooRun(tmp_path, "cifar10-10pct-prs-vit", 1, *fields, ("--config_overrides", "drop_path_rate=0.2"))
+    table = zoo_table([run(0.5796), changed], tmp_path / "zoo").splitlines()
     assert len(table) == 4 and table[2].startswith("| `cifar10-10pct-prs-vit` |")
-    assert table[3].startswith(
-        "| `cifar10-10pct-prs-vit` with `--config_overrides reparameterization_content_gain=1.0` |"
-    )
+    assert table[3].startswith("| `cifar10-10pct-prs-vit` with `--config_overrides drop_path_rate=0.2` |")
     # A checkpoint trained by another row of the table names that row, so a reader finds the command that repeats it.
-    released_run = dataclasses.replace(old_gain, top1=0.5849)
+    released_run = dataclasses.replace(changed, top1=0.5849)
     table = zoo_table([run(0.5796), released_run], tmp_path / "zoo").splitlines()
     assert table[2].endswith(
         "prs-vit-cifar10-10pct` (seed 1 of the fp32 eager row `cifar10-10pct-prs-vit` with "
-        "`--config_overrides reparameterization_content_gain=1.0`: 0.5849) |"
+        "`--config_overrides drop_path_rate=0.2`: 0.5849) |"
     )
 
 
@@ -551,63 +544,33 @@ def test_training_mode_names_precision_and_compilation():
     assert training_mode({"bf16": False, "torch_compile": True}) == "compile"
 
 
-def test_mode_overrides_repeat_a_run_whose_recipe_changed_mode():
-    from inductive_zoo.training.recipes import mode_overrides
+def test_a_run_records_the_arguments_it_was_given_and_its_card_repeats_them():
+    from inductive_zoo.publishing.cards import repeat_command
+    from inductive_zoo.studies.zoo_table import extra_arguments
+    from inductive_zoo.training.records import TrainingSummary, repeatable_command
 
-    # The recipes leave the precision to the machine (`--precision auto`), so a run's is always named: it repeats on
-    # a machine where auto would choose the other one.
-    assert mode_overrides("cifar10-10pct-ibit", {"bf16": True, "torch_compile": False}) == ["--bf16 true"]
-    assert mode_overrides("cifar10-10pct-ibit", {"bf16": False}) == ["--bf16 false"]
-    assert mode_overrides("cifar10-10pct-vit", {"bf16": True, "torch_compile": True}) == [
-        "--bf16 true", "--torch_compile true",
+    given = ["--recipe", "cifar10-10pct-prs-vit", "--dataset", "../shared/datasets/cifar10", "--output_dir", "o",
+             "--seed", "3", "--resume_from_checkpoint=auto", "--num_train_epochs", "100"]  # fmt: skip
+    model_args, _, _ = parse_args(given)
+    # Where the run is written and how it resumed do not change it: left out.
+    assert model_args.command == repeatable_command(given) == [
+        "--recipe", "cifar10-10pct-prs-vit", "--dataset", "../shared/datasets/cifar10", "--seed", "3",
+        "--num_train_epochs", "100",
     ]  # fmt: skip
-    assert mode_overrides("cifar10-10pct-cada-resnet", {"bf16": False, "torch_compile": True}) == ["--bf16 false"]
-    assert mode_overrides("no-such-recipe", {"bf16": True}) == []
-
-
-def test_repeat_overrides_name_a_run_that_trained_longer_or_otherwise_than_its_recipe():
-    from inductive_zoo.training.recipes import repeat_overrides
-
-    name = "cifar10-10pct-distilled-prs-vit"
-    model_args, data_args, training_args = parse_args(["--recipe", name, "--output_dir", "o", "--precision", "fp32"])
-    config = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
-    recorded = recipe_arguments(training_args)
-    augmentation = {field: getattr(data_args, field) for field in AUGMENTATION_FIELDS}
-    assert repeat_overrides(name, recorded, config, augmentation) == ["--bf16 false"]  # as the recipe, in fp32
-    longer = {**recorded, "num_train_epochs": 100.0, "learning_rate": 5e-4, "max_steps": 300, "seed": 3}
-    assert repeat_overrides(name, longer, config, augmentation) == [
-        "--num_train_epochs 100", "--max_steps 300", "--learning_rate 0.0005", "--bf16 false",
-    ]  # fmt: skip
-
-
-def test_config_differences_repeat_a_run_whose_recipe_now_builds_another_model():
-    from inductive_zoo.training.recipes import config_differences, repeat_overrides
-
-    recipe = get_recipe("cifar10-10pct-prs-vit")
-    model_args, _, _ = parse_args(["--recipe", recipe.name, "--output_dir", "o"])
-    built = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
-    assert config_differences(recipe.name, built) == []
-    built.attention_layers = [0, 1]  # what training changes is not a difference
-    assert config_differences(recipe.name, built) == []
-    # A run trained with gain 1, which the recipe no longer builds.
-    saved = {**built.to_dict(), "reparameterization_content_gain": 1.0}
-    old = PRSViTConfig.from_dict(saved)
-    assert config_differences(recipe.name, old) == ["reparameterization_content_gain=1.0"]
-    overrides = repeat_overrides(recipe.name, {"bf16": True}, old)
-    assert overrides == ["--bf16 true", "--config_overrides reparameterization_content_gain=1.0"]
-    assert repeat_overrides(recipe.name, {"bf16": False}, built) == ["--bf16 false"]
-    # ... and those arguments after the recipe build the run's model again.
-    argv = ["--recipe", recipe.name, "--output_dir", "o", *" ".join(overrides).split()]
-    model_args, _, _ = parse_args(argv)
-    again = PRSViTConfig.from_preset(model_args.preset, **parse_overrides(model_args.config_overrides))
-    assert config_differences(recipe.name, again) == ["reparameterization_content_gain=1.0"]
-    assert again.hidden_size == built.hidden_size == 144  # the recipe's own overrides are kept
-    assert config_differences("cifar10-10pct-vit", old) == [] and config_differences("nope", old) == []
-    # What a switch does not use is no difference: the first release's saturated gate differs by its switch only.
-    saved["reparameterization_switch"] = "saturated_gate"
-    first_release = PRSViTConfig.from_dict(saved)
-    assert config_differences(recipe.name, first_release) == ["reparameterization_switch=saturated_gate"]
-    assert config_differences("cifar10-10pct-convit", first_release) == []  # another model than the recipe's
+    assert extra_arguments(model_args.command) == ("--num_train_epochs", "100")
+    summary = TrainingSummary("d", "test", 1, 1, "prs_vit", None, None, 0.1, recipe_name="cifar10-10pct-prs-vit")
+    assert repeat_command(summary) is None  # nothing recorded, nothing invented
+    summary = dataclasses.replace(summary, command=[*model_args.command, "--config_overrides", "drop_path_rate=0.2"])
+    command = repeat_command(summary, dataset_id="uoft-cs/cifar10")
+    assert command == (
+        "inductive-zoo train --recipe cifar10-10pct-prs-vit --dataset uoft-cs/cifar10 --seed 3 --num_train_epochs 100 "
+        "--config_overrides drop_path_rate=0.2 --output_dir outputs/cifar10-10pct-prs-vit"
+    )
+    assert "--dataset 'my images' " in repeat_command(dataclasses.replace(summary, command=["--dataset", "my images"]))
+    # The card's command, given to `inductive-zoo train`, sets what the run was given.
+    repeated, _, training_args = parse_args(shlex.split(command)[2:])
+    assert training_args.num_train_epochs == 100 and training_args.seed == 3
+    assert repeated.command == shlex.split(command)[2:-2]
 
 
 def test_config_overrides_after_a_recipe_add_to_its_own():
@@ -619,25 +582,6 @@ def test_config_overrides_after_a_recipe_add_to_its_own():
     assert parse_overrides(model_args.config_overrides)["hidden_size"] == 72
     for empty in (["--config_overrides", ""], ["--config_overrides="]):  # an empty one drops the recipe's own
         assert parse_args([*argv[:-2], *empty])[0].config_overrides == ""
-
-
-def test_augmentation_overrides_repeat_a_run_whose_recipe_now_augments_otherwise():
-    from inductive_zoo.training.recipes import augmentation_overrides, repeat_overrides
-    from inductive_zoo.training.records import AUGMENTATION_FIELDS
-
-    recipe = get_recipe("cifar10-10pct-prs-vit")
-
-    def recorded(*extra):
-        _, data_args, _ = parse_args(["--recipe", recipe.name, "--output_dir", "o", *extra])
-        return {name: getattr(data_args, name) for name in AUGMENTATION_FIELDS}
-
-    assert augmentation_overrides(recipe.name, recorded()) == []
-    run = recorded("--auto_augment", "none", "--crop_padding", "none", "--randaugment_magnitude", "5")
-    overrides = augmentation_overrides(recipe.name, run)
-    assert overrides == ["--crop_padding none", "--auto_augment none", "--randaugment_magnitude 5"]
-    assert recorded(*" ".join(overrides).split()) == run  # the arguments repeat the run's augmentation
-    assert repeat_overrides(recipe.name, {"bf16": True}, None, run) == [*overrides, "--bf16 true"]
-    assert augmentation_overrides("no-such-recipe", run) == []
 
 
 def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_checkpoint(tmp_path):
@@ -652,6 +596,6 @@ def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_c
     assert released_name("cifar10-10pct-fast-prs-vit") == released_name("cifar10-10pct-prs-vit")
     assert released_name("cifar10-10pct-distilled-prs-vit") == "prs-vit-distilled-cifar10-10pct"
     assert released_name("cifar10-10pct-semi-supervised-prs-vit") == "prs-vit-semi-supervised-cifar10-10pct"
-    longer = ZooRun(tmp_path, "cifar10-10pct-fast-prs-vit", 0, *fields, schedule_overrides=("--num_train_epochs 100",))
+    longer = ZooRun(tmp_path, "cifar10-10pct-fast-prs-vit", 0, *fields, arguments=("--num_train_epochs", "100"))
     rows = [line for line in zoo_table([with_tta, longer]).splitlines() if "fast-prs-vit" in line]
     assert len(rows) == 2 and "| `cifar10-10pct-fast-prs-vit` with `--num_train_epochs 100` |" in rows[1]

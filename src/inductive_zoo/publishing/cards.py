@@ -5,6 +5,7 @@ datasets, metrics, widget examples and a `model-index` filled from the checkpoin
 
 import math
 import os
+import shlex
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from .. import model_cards
 from ..models.registry import manifest_for
 from ..training.config_overrides import overrides_text, parse_overrides
-from ..training.recipes import RECIPES, repeat_overrides
+from ..training.recipes import RECIPES
 from ..training.records import TrainingSummary
 
 # The templates' folder: the top-level `model_cards/`, mapped into the package (pyproject's package-dir).
@@ -126,6 +127,23 @@ def config_summary(config: Any) -> list[tuple[str, Any]]:
     return sorted((name, value) for name, value in config.to_diff_dict().items() if name not in skipped)
 
 
+def repeat_command(summary: TrainingSummary | None, dataset_id: str | None = None) -> str | None:
+    """`inductive-zoo train` with the arguments the run was given (`TrainingSummary.command`), its dataset named by
+    `dataset_id` (the Hub id of a local copy) where one is given, and an output directory; `None` for a run that
+    recorded no command."""
+    if summary is None or summary.command is None:
+        return None
+    arguments = list(summary.command)
+    if dataset_id is not None:
+        for position, item in enumerate(arguments):
+            if item == "--dataset" and position + 1 < len(arguments):
+                arguments[position + 1] = dataset_id
+            elif item.startswith("--dataset="):
+                arguments[position] = f"--dataset={dataset_id}"
+    output_dir = f"outputs/{summary.recipe_name or summary.model_type}"
+    return shlex.join(["inductive-zoo", "train", *arguments, "--output_dir", output_dir])
+
+
 def initialized_from(summary: TrainingSummary | None) -> str | None:
     """The checkpoint a run was fine-tuned from: as recorded, else (a summary written before it was recorded) as its
     catalogue recipe names it; `None` for a run trained from scratch."""
@@ -182,12 +200,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_name=inputs.dataset_name,
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
-        # The recipe may have changed its execution mode or its model's defaults since this checkpoint was trained.
-        repeat_overrides=repeat_overrides(
-            inputs.summary.recipe_name, inputs.summary.recipe, inputs.config, inputs.summary.augmentation
-        )
-        if recipe_run
-        else [],
+        command=repeat_command(inputs.summary, inputs.dataset_id),
         initialized_from=initialized_from(inputs.summary),
         recipe_description=RECIPES[inputs.summary.recipe_name].description
         if recipe_run and inputs.summary.recipe_name in RECIPES

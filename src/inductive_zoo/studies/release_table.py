@@ -19,15 +19,13 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 
 from ..models.registry import manifest_for
-from .zoo_table import count_parameters
+from .zoo_table import count_parameters, extra_arguments
 
 START, END = "<!-- RELEASE_TABLE_START -->", "<!-- RELEASE_TABLE_END -->"
 # The card sentence `model_cards/_common.md` renders from the run's summary; group 1 the seconds, 2 what follows.
 TRAINING_SENTENCE = re.compile(r"Training took (\d+) s of wall time(?: on )?(.*?)\.\n")
 # A distilled checkpoint's card adds its teacher's training time (`model_cards/_common.md`).
 TEACHER_SENTENCE = re.compile(r"The teacher's own training took (\d+) s more\.")
-# Arguments every card's command carries; the table shows the rest beside the recipe's name.
-COMMON_ARGUMENTS = ("--recipe", "--dataset", "--output_dir", "--seed")
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,13 @@ class Release:
     extra_arguments: tuple[str, ...]
 
 
+def card_command_arguments(card_text: str) -> list[str] | None:
+    """The arguments of the one-line `inductive-zoo train` command that repeats a card's checkpoint (`None` when
+    the card has none)."""
+    command = re.search(r"```bash\n(inductive-zoo train .*?)\n```", card_text)
+    return shlex.split(command.group(1))[2:] if command else None
+
+
 def read_release(directory: Path) -> Release:
     """The checkpoint in `directory` as its card, config and weights describe it; `ValueError` naming the file when
     the card lacks the top-1 accuracy, the training sentence or the command."""
@@ -57,18 +62,10 @@ def read_release(directory: Path) -> Release:
     training = TRAINING_SENTENCE.search(card.text)
     if training is None:
         raise ValueError(f"{card_path}: no 'Training took N s of wall time ...' sentence")
-    command = re.search(r"```bash\n(inductive-zoo train .*?)\n```", card.text)
-    if command is None:
+    arguments = card_command_arguments(card.text)
+    if arguments is None:
         raise ValueError(f"{card_path}: no `inductive-zoo train` command")
-    arguments = shlex.split(command.group(1))[2:]
     recipe = arguments[arguments.index("--recipe") + 1]
-    extra, index = [], 0
-    while index < len(arguments):
-        if arguments[index] in COMMON_ARGUMENTS:
-            index += 2
-            continue
-        extra.append(arguments[index])
-        index += 1
     model_type = json.loads((directory / "config.json").read_text())["model_type"]
     return Release(
         directory=directory,
@@ -81,7 +78,7 @@ def read_release(directory: Path) -> Release:
         # "(auto: the CPU has AVX-512 BF16 ...)" explains the choice; the table keeps the choice.
         machine=re.sub(r" \(auto: .*\)$", "", training.group(2)) or "not recorded",
         recipe=recipe,
-        extra_arguments=tuple(extra),
+        extra_arguments=extra_arguments(arguments),
     )
 
 

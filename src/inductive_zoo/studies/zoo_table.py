@@ -22,29 +22,39 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 from safetensors import safe_open
-from transformers import AutoConfig
 
-from ..training.config_overrides import overrides_argument
-from ..training.recipes import (
-    RECIPES,
-    augmentation_overrides,
-    config_differences,
-    mode_overrides,
-    schedule_overrides,
-)
+from ..training.recipes import RECIPES
 from ..training.records import training_mode
 from .plotting import figure_grid, save_figure
 from .study_outputs import mean_and_spread
 
 logger = logging.getLogger(__name__)
 
+# Arguments of a run's command that the tables show in columns of their own or that do not change the run.
+COMMON_ARGUMENTS = ("--recipe", "--dataset", "--output_dir", "--seed")
+
+
+def extra_arguments(arguments: list[str]) -> tuple[str, ...]:
+    """The arguments of an `inductive-zoo train` command beyond `COMMON_ARGUMENTS` and their values: how the run
+    departed from its recipe (`--num_train_epochs 100`, ...)."""
+    extra, index = [], 0
+    while index < len(arguments):
+        name = arguments[index].partition("=")[0]
+        if name in COMMON_ARGUMENTS:
+            index += 1 if "=" in arguments[index] else 2
+            continue
+        extra.append(arguments[index])
+        index += 1
+    return tuple(extra)
+
 
 @dataclass(frozen=True)
 class ZooRun:
     """One finished run: its recipe, seed, final top-1/top-5 on the evaluation split (and top-1 with test-time
     augmentation, where the run measured it), training time, hardware and
-    execution mode (precision, compilation), number of parameters, and its per-epoch `(wall_time_s, accuracy)` curve
-    on the evaluation slice."""
+    execution mode (precision, compilation), number of parameters, its per-epoch `(wall_time_s, accuracy)` curve
+    on the evaluation slice, and the arguments it was given beyond its recipe, dataset and seed (`extra_arguments`
+    of its recorded command)."""
 
     directory: Path
     recipe: str
@@ -58,26 +68,14 @@ class ZooRun:
     mode: str
     parameters: int
     curve: list[tuple[float, float]]
-    mode_overrides: tuple[str, ...] = ()
-    config_differences: tuple[str, ...] = ()
-    augmentation_overrides: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()
     top1_tta: float | None = None
-    schedule_overrides: tuple[str, ...] = ()
     epochs: float | None = None
 
     @property
-    def mode_cell(self) -> str:
-        """The run's mode, with the arguments that repeat it when the recipe now sets another mode."""
-        return f"{self.mode} (the recipe with `{' '.join(self.mode_overrides)}`)" if self.mode_overrides else self.mode
-
-    @property
     def recipe_cell(self) -> str:
-        """The recipe's name, with the arguments that repeat the run's schedule, augmentation and model when the run
-        changed them or the recipe now sets another augmentation or builds another model."""
-        overrides = [*self.schedule_overrides, *self.augmentation_overrides]
-        if self.config_differences:
-            overrides.append(overrides_argument(list(self.config_differences)))
-        return f"`{self.recipe}` with `{' '.join(overrides)}`" if overrides else f"`{self.recipe}`"
+        """The recipe's name, with the arguments the run was given beyond it."""
+        return f"`{self.recipe}` with `{' '.join(self.arguments)}`" if self.arguments else f"`{self.recipe}`"
 
 
 def count_parameters(weights: Path) -> int:
@@ -97,7 +95,6 @@ def read_run(directory: Path) -> ZooRun | None:
     state_file = directory / "trainer_state.json"
     history = json.loads(state_file.read_text())["log_history"] if state_file.is_file() else []
     curve = [(e["wall_time_s"], e["eval_accuracy"]) for e in history if "eval_accuracy" in e and "wall_time_s" in e]
-    config = AutoConfig.from_pretrained(directory)
     return ZooRun(
         directory=directory,
         recipe=summary["recipe_name"],
@@ -109,10 +106,7 @@ def read_run(directory: Path) -> ZooRun | None:
         training_time_s=summary.get("training_time_s"),
         hardware=summary.get("hardware"),
         mode=training_mode(summary["recipe"]),
-        mode_overrides=tuple(mode_overrides(summary["recipe_name"], summary["recipe"])),
-        config_differences=tuple(config_differences(summary["recipe_name"], config)),
-        augmentation_overrides=tuple(augmentation_overrides(summary["recipe_name"], summary.get("augmentation", {}))),
-        schedule_overrides=tuple(schedule_overrides(summary["recipe_name"], summary["recipe"])),
+        arguments=extra_arguments(summary.get("command") or []),
         epochs=summary["recipe"].get("num_train_epochs"),
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
@@ -129,7 +123,7 @@ def read_runs(*runs_dirs: Path) -> list[ZooRun]:
     for path in paths:
         if (run := read_run(path)) is None:
             continue
-        key = (run.recipe, run.seed, run.schedule_overrides, run.top1, run.training_time_s)
+        key = (run.recipe, run.seed, run.arguments, run.top1, run.training_time_s)
         if key in runs:
             logger.warning(f"{path}: a copy of {runs[key].directory}; left out")
             continue
@@ -137,15 +131,15 @@ def read_runs(*runs_dirs: Path) -> list[ZooRun]:
     return sorted(runs.values(), key=lambda run: (order.get(run.recipe, len(order)), run.recipe, run.seed))
 
 
-RowKey = tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+RowKey = tuple[str, str, tuple[str, ...]]
 
 
 def rows_of(runs: list[ZooRun]) -> dict[RowKey, list[ZooRun]]:
-    """The runs grouped into table rows: one per recipe, execution mode, model config, augmentation and schedule
-    (seeds pooled), so that runs whose mode, model, augmentation or length differ are shown apart."""
+    """The runs grouped into table rows: one per recipe, execution mode and extra arguments (seeds pooled), so that
+    runs whose mode, model, augmentation or length differ are shown apart."""
     rows: dict[RowKey, list[ZooRun]] = {}
     for run in runs:
-        key = (run.recipe, run.mode, run.config_differences, run.augmentation_overrides, run.schedule_overrides)
+        key = (run.recipe, run.mode, run.arguments)
         rows.setdefault(key, []).append(run)
     return rows
 
@@ -172,7 +166,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
             f"| {group[0].recipe_cell} | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
             f"{mean_and_spread([run.top1 for run in group])} | {mean_and_spread(tta) if tta else '-'} | "
             f"{mean_and_spread(top5) if top5 else '-'} | "
-            f"{time_text} | {group[0].hardware or '?'} | {group[0].mode_cell} | {checkpoint} |"
+            f"{time_text} | {group[0].hardware or '?'} | {group[0].mode} | {checkpoint} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -250,7 +244,7 @@ def plot_accuracy_against_time(runs: list[ZooRun], path: Path) -> None:
     for run in runs:
         if run.curve:
             times, accuracies = zip(*run.curve, strict=True)
-            details = [*run.schedule_overrides, *([] if run.mode == "fp32 eager" else [run.mode])]
+            details = [*run.arguments, *([] if run.mode == "fp32 eager" else [run.mode])]
             if run.hardware and "thread" in run.hardware:
                 details.append(run.hardware.rpartition(", ")[2])  # "1 thread": beside another run
             label = f"{run.recipe} s{run.seed}" + (f" ({', '.join(details)})" if details else "")

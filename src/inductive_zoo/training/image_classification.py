@@ -55,7 +55,7 @@ from .precision import PRECISIONS, PrecisionChoice, resolve_precision_arguments
 from .pretraining_data import check_evaluation_not_pretrained_on
 from .prs_switches import PRS_SCHEDULES, PRSCallback
 from .recipes import expand_recipe_argument
-from .records import TrainingSummary, describe_precision
+from .records import TrainingSummary, describe_precision, repeatable_command
 from .wall_clock import WallClockCallback, training_wall_time
 from .whitening import whiten_first_convolution
 
@@ -571,6 +571,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[ModelArguments, DataArgum
         args=[*arguments, "--precision", choice.requested]
     )
     model_args.precision_choice = choice
+    model_args.command = repeatable_command(argv)
     return model_args, data_args, training_args
 
 

@@ -12,11 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from transformers import PreTrainedConfig
-
 from ..models.registry import MANIFESTS
-from .config_overrides import model_field_differences, overrides_argument, overrides_text
-from .records import argument_value, augmentation_arguments, mode_arguments, schedule_arguments
+from .config_overrides import overrides_text
+from .records import argument_value
 from .variant_recipes import ISOTROPIC_144, VARIANT_RECIPES, VariantRecipe
 
 logger = logging.getLogger(__name__)
@@ -298,65 +296,6 @@ def get_recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}")
     return RECIPES[name]
-
-
-def mode_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
-    """The arguments that make the recipe run in the execution mode a run `recorded` (its `TrainingArguments`
-    fields, as in its training summary): empty when the recipe still sets that mode or is not in the catalogue."""
-    recipe = RECIPES.get(recipe_name)
-    if recipe is None:
-        return []
-    return mode_arguments(recorded, recipe.arguments)
-
-
-def config_differences(recipe_name: str, saved_config: PreTrainedConfig) -> list[str]:
-    """The config fields (`field=value`) in which a model a run saved differs from the one its recipe builds now
-    (a default changed since, e.g. PRS-ViT's content gain; `model_field_differences`): empty when they agree, or
-    when the recipe is not in the catalogue, does not build one of the zoo's variants from its preset, or builds
-    another model class than the run's (a run with `--model_type` over the recipe's)."""
-    recipe = RECIPES.get(recipe_name)
-    manifest = next((m for m in MANIFESTS if recipe and m.model_type == recipe.arguments.get("model_type")), None)
-    if manifest is None or recipe.arguments.get("model_name_or_path"):
-        return []
-    if type(saved_config) is not manifest.config_class:
-        return []
-    built = manifest.config_class.from_preset(
-        recipe.arguments.get("preset", "micro-patch4-32"), **recipe.arguments.get("config_overrides", {})
-    )
-    return model_field_differences(built, saved_config)
-
-
-def schedule_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
-    """The arguments (`--num_train_epochs 100`, ...) that repeat the optimisation and length a run `recorded` (its
-    `TrainingArguments` fields, as in its training summary) where the recipe sets another
-    (`records.schedule_arguments`): empty when the recipe is not in the catalogue."""
-    recipe = RECIPES.get(recipe_name)
-    return schedule_arguments(recorded, recipe.arguments) if recipe else []
-
-
-def augmentation_overrides(recipe_name: str, recorded: dict[str, Any]) -> list[str]:
-    """The arguments (`--auto_augment randaugment`, ...) that repeat the augmentation a run `recorded` (its
-    `AUGMENTATION_FIELDS`, as in its training summary) where the recipe now sets another (`augmentation_arguments`):
-    empty when the recipe is not in the catalogue."""
-    recipe = RECIPES.get(recipe_name)
-    return augmentation_arguments(recorded, recipe.arguments) if recipe else []
-
-
-def repeat_overrides(
-    recipe_name: str,
-    recorded: dict[str, Any],
-    saved_config: PreTrainedConfig,
-    recorded_augmentation: dict[str, Any] | None = None,
-) -> list[str]:
-    """The arguments that, after `--recipe NAME`, repeat a run that changed its recipe's settings or whose recipe
-    has changed since: its optimisation and length (`records.schedule_arguments`, e.g. `--num_train_epochs 100`),
-    its augmentation (`augmentation_overrides`, from `recorded_augmentation`), its execution mode (`mode_overrides`)
-    and its model's config fields (`config_differences`)."""
-    differences = config_differences(recipe_name, saved_config)
-    config_arguments = [overrides_argument(differences)] if differences else []
-    augmentation = augmentation_overrides(recipe_name, recorded_augmentation or {})
-    schedule = schedule_overrides(recipe_name, recorded)
-    return schedule + augmentation + mode_overrides(recipe_name, recorded) + config_arguments
 
 
 def expand_recipe_argument(argv: list[str]) -> list[str]:

@@ -51,8 +51,9 @@ class MissingEvaluationError(ValueError):
 class TrainingSummary:
     """The data and recipe a checkpoint was trained with: `dataset` as given to the recipe (a Hub id, a local
     directory or `digits`), the evaluation split, the number of training and evaluation images, the variant, preset
-    and config overrides, the `RECIPE_FIELDS` of its `TrainingArguments` and its `AUGMENTATION_FIELDS`, and the
-    checkpoint it was fine-tuned from (`initialized_from`; `None`: trained from scratch)."""
+    and config overrides, the `RECIPE_FIELDS` of its `TrainingArguments` and its `AUGMENTATION_FIELDS`, the
+    checkpoint it was fine-tuned from (`initialized_from`; `None`: trained from scratch), and the arguments it was
+    given (`command`, `repeatable_command`: `inductive-zoo train` with them repeats it)."""
 
     dataset: str
     eval_split: str
@@ -72,6 +73,7 @@ class TrainingSummary:
     precision: str | None = None
     fast_training: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] | None = None
+    command: list[str] | None = None
 
     def save(self, output_dir: str | os.PathLike) -> Path:
         path = Path(output_dir) / TRAINING_SUMMARY_FILE
@@ -107,6 +109,7 @@ class TrainingSummary:
                 name: getattr(model_args, name, getattr(data_args, name, None)) for name in FAST_TRAINING_FIELDS
             },
             distillation=distillation_record(model_args, getattr(data_args, "unlabelled_count", 0)),
+            command=getattr(model_args, "command", None),
         )
 
     @classmethod
@@ -192,41 +195,23 @@ def argument_value(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def augmentation_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The arguments (`--auto_augment randaugment`, ...) that set the augmentation `recorded` where `current` sets
-    another: only the `AUGMENTATION_FIELDS` that both hold are compared (values spelled by `argument_value`)."""
-    return [
-        f"--{name} {argument_value(recorded[name])}"
-        for name in AUGMENTATION_FIELDS
-        if name in current and name in recorded and recorded[name] != current[name]
-    ]
+# `inductive-zoo train` arguments that say where a run is written and how it resumes, not what it trains (a resume is
+# exact): left out of the command a run records.
+LOCATION_ARGUMENTS = ("output_dir", "resume_from_checkpoint")
 
 
-def schedule_arguments(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The arguments (`--num_train_epochs 100`, ...) that repeat the optimisation a run `recorded` (its
-    `RECIPE_FIELDS` other than the execution mode and the seed, as in its training summary) where `current` sets
-    another value, or where the run stopped at `max_steps` that `current` does not set."""
-    arguments = []
-    for name in RECIPE_FIELDS:
-        if name in (*MODE_FIELDS, "seed") or name not in recorded:
-            continue
-        value = recorded[name]
-        if name == "max_steps" and name not in current:
-            differs = value not in (None, -1)
-        else:
-            differs = name in current and not same_value(value, current[name])
-        if differs:
-            number = isinstance(value, float) and value.is_integer()
-            arguments.append(f"--{name} {argument_value(int(value) if number else value)}")
-    return arguments
-
-
-def same_value(recorded: Any, current: Any) -> bool:
-    """Whether a recorded argument equals a recipe's (numbers compared as numbers: 50.0 is 50)."""
-    numbers = (int, float)
-    if isinstance(recorded, numbers) and isinstance(current, numbers) and not isinstance(recorded, bool):
-        return float(recorded) == float(current)
-    return recorded == current
+def repeatable_command(argv: list[str]) -> list[str]:
+    """The arguments a run was given (`inductive-zoo train ARGS`, before `--recipe` is expanded) that decide what it
+    trains: `argv` without `LOCATION_ARGUMENTS` (as `--name VALUE` or `--name=VALUE`)."""
+    command, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item in (f"--{name}" for name in LOCATION_ARGUMENTS):
+            skip = True
+        elif not any(item.startswith(f"--{name}=") for name in LOCATION_ARGUMENTS):
+            command.append(item)
+    return command
 
 
 def training_mode(recipe: dict[str, Any]) -> str:
