@@ -11,6 +11,7 @@ takes its endpoint as an argument, and only `constants.HF_HUB_DISABLE_XET` is re
 
 import ast
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -338,7 +339,27 @@ def test_a_fine_tuned_checkpoints_card_names_its_start(checkpoint, tmp_path) -> 
         stage_repository(directory, staged, REPO_ID, endpoint="http://hub")
         card = (staged / "README.md").read_text()
         assert expected in card
+        assert ModelCard(card).data.base_model == (None if directory == checkpoint else "org/pretrained")
     assert "`org/pretrained`" in card
+
+
+def test_a_checkpoint_fine_tuned_from_a_local_start_links_its_release_only_when_named(
+    checkpoint, tmp_path, caplog
+) -> None:
+    local_start = tmp_path / "pretrained"
+    local_start.mkdir()
+    fine_tuned = tmp_path / "fine-tuned"
+    shutil.copytree(checkpoint, fine_tuned)
+    summary = json.loads((fine_tuned / "training_summary.json").read_text())
+    (fine_tuned / "training_summary.json").write_text(json.dumps({**summary, "initialized_from": str(local_start)}))
+    for base_model_id in (None, "org/backbone"):
+        staged = tmp_path / "staged" / str(base_model_id).replace("/", "-")
+        staged.mkdir(parents=True)
+        with caplog.at_level(logging.WARNING, logger="inductive_zoo.publishing.publish"):
+            caplog.clear()
+            stage_repository(fine_tuned, staged, REPO_ID, endpoint="http://hub", base_model_id=base_model_id)
+        assert ModelCard.load(staged / "README.md").data.base_model == base_model_id
+        assert ("pass --base-model-id" in caplog.text) == (base_model_id is None)
 
 
 def test_a_distilled_checkpoints_card_names_its_teacher_and_the_release_table_adds_the_teachers_time(

@@ -40,7 +40,8 @@ LOADING_MODES = ("package", "remote_code", "transformers_native")
 class CardInputs:
     """Everything a card is rendered from: the repository, the model's config, how it loads, its evaluation metrics
     (`eval_*` as written by `Trainer`; empty when published unevaluated), its training summary (if recorded), the
-    dataset's Hub id (if it has one), license, widget image URLs and free-form notes (a conversion's origin)."""
+    dataset's Hub id (if it has one), license, widget image URLs, free-form notes (a conversion's origin) and the
+    Hub id of the released checkpoint it was fine-tuned from (`base_model`, if it has one)."""
 
     repo_id: str
     config: Any
@@ -51,6 +52,7 @@ class CardInputs:
     license: str = DEFAULT_LICENSE
     widget_urls: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    base_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.loading not in LOADING_MODES:
@@ -70,11 +72,12 @@ class CardInputs:
         return DATASET_NAMES.get(self.summary.dataset, self.dataset_id or Path(self.summary.dataset).name)
 
 
-def dataset_hub_id(dataset: str) -> str | None:
-    """The Hub id of a dataset as given to the recipe: itself when it is `namespace/name` and not a local path."""
-    if dataset in DATASET_NAMES or os.path.exists(dataset) or dataset.count("/") != 1:
+def hub_id(name: str) -> str | None:
+    """The Hub id of a dataset or checkpoint as a run was given it: itself when it is `namespace/name` and not a
+    local path."""
+    if name in DATASET_NAMES or os.path.exists(name) or name.count("/") != 1:
         return None
-    return dataset
+    return name
 
 
 def card_data(inputs: CardInputs) -> ModelCardData:
@@ -117,6 +120,8 @@ def card_data(inputs: CardInputs) -> ModelCardData:
         model_name=inputs.repo_id.split("/")[-1],
         eval_results=eval_results,
         widget=widget or None,
+        base_model=inputs.base_model,
+        base_model_relation="finetune" if inputs.base_model else None,
     )
 
 
@@ -142,17 +147,6 @@ def repeat_command(summary: TrainingSummary | None, dataset_id: str | None = Non
                 arguments[position] = f"--dataset={dataset_id}"
     output_dir = f"outputs/{summary.recipe_name or summary.model_type}"
     return shlex.join(["inductive-zoo", "train", *arguments, "--output_dir", output_dir])
-
-
-def initialized_from(summary: TrainingSummary | None) -> str | None:
-    """The checkpoint a run was fine-tuned from: as recorded, else (a summary written before it was recorded) as its
-    catalogue recipe names it; `None` for a run trained from scratch."""
-    if summary is None:
-        return None
-    if summary.initialized_from is not None:
-        return summary.initialized_from
-    recipe = RECIPES.get(summary.recipe_name or "")
-    return recipe.arguments.get("model_name_or_path") if recipe is not None else None
 
 
 def patch_embedding_phrase(config: Any) -> str:
@@ -201,7 +195,7 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
         command=repeat_command(inputs.summary, inputs.dataset_id),
-        initialized_from=initialized_from(inputs.summary),
+        initialized_from=inputs.summary.initialized_from if inputs.summary else None,
         recipe_description=RECIPES[inputs.summary.recipe_name].description
         if recipe_run and inputs.summary.recipe_name in RECIPES
         else None,

@@ -23,7 +23,7 @@ from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from ..training.atomic_writes import atomic_directory
 from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
-from .cards import DEFAULT_LICENSE, CardInputs, dataset_hub_id, render_model_card
+from .cards import DEFAULT_LICENSE, CardInputs, hub_id, render_model_card
 from .remote_code import write_remote_code
 from .widget import add_widget_outputs
 
@@ -110,11 +110,14 @@ def stage_repository(
     license: str = DEFAULT_LICENSE,
     example_images: list[Path] | None = None,
     num_examples: int = DEFAULT_NUM_EXAMPLES,
+    base_model_id: str | None = None,
 ) -> list[str]:
     """Writes the Hub repository of a checkpoint into the empty folder `staging_dir`; returns its files.
 
     `endpoint` is the Hub the widget image URLs point at. `dataset_id` is the Hub id of the training data for the
-    card's metadata (default: the recorded dataset when it is a Hub id).
+    card's metadata (default: the recorded dataset when it is a Hub id). `base_model_id` is the Hub id of the
+    released checkpoint a fine-tuned run started from, for the card's `base_model` (default: the recorded start when
+    it is a Hub id; a local start without it is named in the card's text only).
 
     Raises:
         PublishError: the checkpoint lacks a file, or asks for remote code and the ViT export at once.
@@ -165,11 +168,18 @@ def stage_repository(
     else:
         image_processor_for(config.image_size, config.num_channels).save_pretrained(staging_dir)
 
-    dataset_id = dataset_id or (dataset_hub_id(summary.dataset) if summary else None)
+    dataset_id = dataset_id or (hub_id(summary.dataset) if summary else None)
     if summary is not None and dataset_id is None and os.path.isdir(summary.dataset):
         logger.warning(
             f"{checkpoint_dir} was trained on the local directory {summary.dataset}, which the card will name; pass "
             "--dataset-id with the Hub id of the same data so that its users can repeat the run"
+        )
+    start = summary.initialized_from if summary else None
+    base_model = base_model_id or (hub_id(start) if start else None)
+    if start is not None and base_model is None:
+        logger.warning(
+            f"{checkpoint_dir} was fine-tuned from the local checkpoint {start}; pass --base-model-id with the Hub id "
+            "of its release so that the card's base_model links to it"
         )
     label_names = {int(index): name for index, name in config.id2label.items()}
     examples = _write_examples(staging_dir, example_images, summary, label_names, num_examples)
@@ -183,6 +193,7 @@ def stage_repository(
         license=license,
         widget_urls=[f"{endpoint}/{repo_id}/resolve/main/{path}" for path in examples],
         notes=_conversion_notes(checkpoint_dir),
+        base_model=base_model,
     )
     render_model_card(inputs).save(staging_dir / "README.md")
     if loading != "transformers_native":
@@ -302,6 +313,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--dataset-id", "--dataset_id", default=None, help="Hub id of the training data, for the card")
     parser.add_argument(
+        "--base-model-id",
+        "--base_model_id",
+        default=None,
+        help="Hub id of the released checkpoint a fine-tuned run started from, for the card's base_model",
+    )
+    parser.add_argument(
         "--license", default=DEFAULT_LICENSE, help=f"license of the weights (default {DEFAULT_LICENSE})"
     )
     parser.add_argument(
@@ -333,6 +350,7 @@ def main(argv: list[str] | None = None) -> PublishResult | list[str]:
         as_transformers_native=args.as_transformers_native,
         allow_unevaluated=args.allow_unevaluated,
         dataset_id=args.dataset_id,
+        base_model_id=args.base_model_id,
         license=args.license,
         example_images=args.example_images,
     )

@@ -23,7 +23,7 @@ from transformers import AutoConfig
 from ..models.registry import manifest_for
 from ..training.recipes import get_recipe, recipe_name
 from ..training.records import MissingEvaluationError, read_evaluation_metrics
-from .cards import dataset_hub_id
+from .cards import hub_id
 from .demo_page import stage_space
 from .native import is_transformers_native
 from .publish import publish
@@ -112,7 +112,7 @@ def release(
             endpoint=endpoint,
             remote_code=not native,
             as_transformers_native=native,
-            dataset_id=dataset_id or dataset_hub_id(dataset),
+            dataset_id=dataset_id or hub_id(dataset),
         )
         state[model_type] = {"repo_id": repo_id, "commit": result.commit}
         if not native:
