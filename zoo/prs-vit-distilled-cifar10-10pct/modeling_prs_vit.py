@@ -794,8 +794,8 @@ class SafeLoadingMixin:
         image_size = requested_image_size(saved_config, kwargs)
         if image_size is not None and (not hasattr(cls, 'set_image_size')):
             raise ValueError(f'{cls.__name__} cannot change its image size; load it without image_size')
-        expected_type = cls.config_class.model_type
-        if saved_type is not None and saved_type != expected_type:
+        expected_type = getattr(cls.config_class, 'model_type', None)
+        if saved_type is not None and expected_type is not None and (saved_type != expected_type):
             raise CheckpointMismatchError(f'{pretrained_model_name_or_path} is a checkpoint of model_type {saved_type!r}, not {expected_type!r}: load it with its own class or with AutoModelForImageClassification')
         try:
             model, loading_info = super().from_pretrained(pretrained_model_name_or_path, *model_args, output_loading_info=True, **kwargs)
