@@ -398,3 +398,50 @@ def test_prs_schedule_claims_state_monotonicity_seed_spread_and_the_attention_ta
     equal = [record("linear", 1, 0, 0.60, [-0.8, -0.9]), record("linear", 0, 0, 0.60, [-1.0, -1.0])]
     equal += [record("uniform", 1, 0, 0.61, [-0.7, -0.7]), record("never", 0, 0, 0.50, [-0.5, -0.5])]
     assert "-0.0100, one seed each, so no spread to judge it by." in prs_schedule.schedule_claim(equal, 4)
+
+
+# Transfer
+
+
+def test_transfer_study_starts_both_cells_alike_but_for_the_backbone_and_resumes(tmp_path):
+    from transformers import AutoModel, AutoModelForImageClassification
+
+    from inductive_zoo import IsoTransformerForImageClassification
+    from inductive_zoo.data import image_processor_for
+    from inductive_zoo.studies import transfer
+
+    checkpoint = tmp_path / "cifar-classifier"  # a "released" classifier of other labels
+    config = tiny_config(IsoTransformerConfig, image_size=32, num_labels=3)
+    torch.manual_seed(1)
+    IsoTransformerForImageClassification(config).save_pretrained(checkpoint)
+    image_processor_for(32, 3).save_pretrained(checkpoint)
+    output_dir = tmp_path / "study"
+    argv = [
+        "--checkpoints", str(checkpoint), "--train_images", "40", "--max_eval_samples", "40",
+        "--output_dir", str(output_dir), "--", "--num_train_epochs", "2",
+    ]  # fmt: skip
+    markdown = transfer.main(argv)
+    starts = {
+        start: AutoModelForImageClassification.from_pretrained(output_dir / "starts" / f"cifar-classifier-{start}-s0")
+        for start in transfer.STARTS
+    }
+    backbone = AutoModel.from_pretrained(checkpoint).state_dict()
+    for name, tensor in starts["pretrained"].backbone.state_dict().items():
+        torch.testing.assert_close(tensor, backbone[name], atol=0, rtol=0, msg=name)
+    assert not torch.equal(starts["scratch"].backbone.state_dict()["embeddings.patch_embedding.projection.weight"],
+                           backbone["embeddings.patch_embedding.projection.weight"])  # fmt: skip
+    # A fresh head for digits' ten labels, drawn alike for both starts.
+    assert starts["pretrained"].config.id2label == {index: str(index) for index in range(10)}
+    torch.testing.assert_close(starts["pretrained"].classifier.weight, starts["scratch"].classifier.weight)
+    records = [json.loads(path.read_text()) for path in sorted((output_dir / "cells").glob("*.json"))]
+    assert sorted(record["start"] for record in records) == ["pretrained", "scratch"]
+    assert {record["train_images"] for record in records} == {40} and {r["eval_images"] for r in records} == {40}
+    assert "| checkpoint | from its backbone | from scratch | difference |" in markdown
+    # Finished cells are not trained again; a changed command is refused by name.
+    mtimes = [path.stat().st_mtime for path in sorted((output_dir / "cells").glob("*.json"))]
+    assert transfer.main(argv) == markdown
+    assert [path.stat().st_mtime for path in sorted((output_dir / "cells").glob("*.json"))] == mtimes
+    with pytest.raises(ValueError, match=r"cell cifar-classifier-pretrained-s0 .* was trained with"):
+        transfer.main([*argv[:-1], "3"])
+    with pytest.raises(SystemExit):
+        transfer.main(["--checkpoints", "a/model", "b/model"])  # two cells would share a name

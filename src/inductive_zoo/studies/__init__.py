@@ -1,7 +1,7 @@
 """The papers' experiments as runnable studies, each writing a table (Markdown + CSV), a plot (PNG) and the command
 and environment beside them: `inductive-zoo study NAME ...` with NAME one of data-efficiency, fourier,
-attention-maps, isotropic-bias, prs-schedule; the table of the recipe runs, `inductive-zoo study zoo-table`; and the
-table of the released checkpoints, `inductive-zoo study release-table`."""
+attention-maps, isotropic-bias, prs-schedule, transfer; the table of the recipe runs, `inductive-zoo study
+zoo-table`; and the table of the released checkpoints, `inductive-zoo study release-table`."""
 
 import sys
 from importlib import import_module
@@ -13,6 +13,7 @@ STUDIES = {
     "attention-maps": "attention_maps",
     "isotropic-bias": "isotropic_bias",
     "prs-schedule": "prs_schedule",
+    "transfer": "transfer",
     "zoo-table": "zoo_table",
     "release-table": "release_table",
 }
