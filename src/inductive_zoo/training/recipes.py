@@ -139,7 +139,7 @@ class Recipe:
         return argv
 
     def command(self, dataset: str = "uoft-cs/cifar10", output_dir: str | None = None, seed: int = 0) -> str:
-        """The shell command that runs the recipe (what the zoo table and the model cards print)."""
+        """The shell command that runs the recipe (what `inductive-zoo recipes` prints)."""
         output_dir = output_dir or f"outputs/{self.name}"
         return f"inductive-zoo train --recipe {self.name} --dataset {dataset} --output_dir {output_dir} --seed {seed}"
 
