@@ -41,7 +41,7 @@ from ..training.atomic_writes import write_json_atomic
 from ..training.image_classification import parse_args, run
 from ..training.recipes import get_recipe
 from .plotting import figure_grid, save_figure
-from .study_outputs import comma_list, markdown_table, mean_and_spread, record_run, write_csv
+from .study_outputs import comma_list, markdown_table, mean_and_spread, record_run, stored_cells, write_csv
 
 DEFAULT_RECIPES = (
     "cifar10-10pct-fast-prs-vit", "cifar10-10pct-fast-convit", "cifar10-10pct-fast-ibit",
@@ -307,9 +307,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parse_study_args(argv)
     output_dir = Path(args.output_dir)
     if args.summarise_only:
-        records = [json.loads(path.read_text()) for path in sorted((output_dir / "cells").glob("*.json"))]
-        if not records:
-            raise SystemExit(f"inductive-zoo study data-efficiency: no stored cells in {output_dir / 'cells'}")
+        records = stored_cells(output_dir, "data-efficiency")
     else:
         record_run(output_dir, "data-efficiency", argv)
         records = run_cells(study_cells(args), args, output_dir)

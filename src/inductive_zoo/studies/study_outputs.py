@@ -3,6 +3,7 @@ with one way to write a mean over seeds."""
 
 import csv
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -41,6 +42,18 @@ def record_run(output_dir: str | os.PathLike, study: str, argv: Sequence[str]) -
     command = shlex.join(["inductive-zoo", "study", study, *argv])
     (output_dir / "command.txt").write_text(command + "\n")
     write_json_atomic(output_dir / "environment.json", environment())
+
+
+def stored_cells(output_dir: str | os.PathLike, study: str) -> list[dict[str, Any]]:
+    """The records of a study's finished cells (`OUTPUT_DIR/cells/*.json`), for `--summarise_only`.
+
+    Raises:
+        SystemExit: none is stored (the message names the folder).
+    """
+    records = [json.loads(path.read_text()) for path in sorted((Path(output_dir) / "cells").glob("*.json"))]
+    if not records:
+        raise SystemExit(f"inductive-zoo study {study}: no stored cells in {Path(output_dir) / 'cells'}")
+    return records
 
 
 def comma_list(kind: Callable[[str], Any]) -> Callable[[str], list[Any]]:

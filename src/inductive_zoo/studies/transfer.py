@@ -31,7 +31,7 @@ import torch
 from ..data import load_image_dataset
 from ..training.atomic_writes import write_json_atomic
 from ..training.image_classification import parse_args, run
-from .study_outputs import markdown_table, mean_and_spread, record_run, write_csv
+from .study_outputs import markdown_table, mean_and_spread, record_run, stored_cells, write_csv
 
 # The short fine-tuning recipe of both starts: AdamW with a cosine decay, batch 64, no flips (digits are not
 # mirror-symmetric), an epoch-end checkpoint to resume from, no evaluation until the end.
@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parse_study_args(argv)
     output_dir = Path(args.output_dir)
     if args.summarise_only:
-        records = [json.loads(path.read_text()) for path in sorted((output_dir / "cells").glob("*.json"))]
-        if not records:
-            raise SystemExit(f"inductive-zoo study transfer: no stored cells in {output_dir / 'cells'}")
+        records = stored_cells(output_dir, "transfer")
     else:
         record_run(output_dir, "transfer", argv)
         records = run_cells(args, output_dir)
