@@ -18,7 +18,7 @@ from .. import model_cards
 from ..models.registry import manifest_for
 from ..training.config_overrides import overrides_text, parse_overrides
 from ..training.recipes import RECIPES
-from ..training.records import TrainingSummary
+from ..training.records import PretrainingRecord, TrainingSummary
 
 # The templates' folder: the top-level `model_cards/`, mapped into the package (pyproject's package-dir).
 MODEL_CARDS_DIR = Path(str(resources.files(model_cards)))
@@ -34,6 +34,17 @@ CARD_METRICS = {
 DATASET_NAMES = {"digits": "scikit-learn handwritten digits (upsampled to 32x32 RGB)"}
 # How a published repository loads: with our package, with trust_remote_code, or as a transformers architecture.
 LOADING_MODES = ("package", "remote_code", "transformers_native")
+# The self-supervised objectives of `inductive-zoo pretrain`, in words for a backbone's card.
+OBJECTIVE_NAMES = {
+    "mim": "masked image modeling (the pixels of masked patches reconstructed)",
+    "dino": "DINO (self-distillation between views)",
+    "simclr": "SimCLR (contrastive learning between views)",
+}
+# A released backbone's frozen-feature metrics, by `PretrainingRecord.pretrained` key: (metric type, display name).
+BACKBONE_METRICS = {
+    "knn_accuracy": ("accuracy", "k-NN top-1 accuracy (frozen features)"),
+    "linear_probe_accuracy": ("accuracy", "Linear-probe top-1 accuracy (frozen features)"),
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,9 @@ class CardInputs:
     """Everything a card is rendered from: the repository, the model's config, how it loads, its evaluation metrics
     (`eval_*` as written by `Trainer`; empty when published unevaluated), its training summary (if recorded), the
     dataset's Hub id (if it has one), license, widget image URLs, free-form notes (a conversion's origin) and the
-    Hub id of the released checkpoint it was fine-tuned from (`base_model`, if it has one)."""
+    Hub id of the released checkpoint it was fine-tuned from (`base_model`, if it has one). A self-supervised backbone
+    (`pretraining`, its run's record) has no classification metrics or summary: its card reports the frozen-feature
+    evaluation and says how to fine-tune it."""
 
     repo_id: str
     config: Any
@@ -53,6 +66,7 @@ class CardInputs:
     widget_urls: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     base_model: str | None = None
+    pretraining: PretrainingRecord | None = None
 
     def __post_init__(self) -> None:
         if self.loading not in LOADING_MODES:
@@ -61,12 +75,15 @@ class CardInputs:
     @property
     def dataset_key(self) -> str:
         """The dataset's identifier in `model-index`: its Hub id, else the name it was given to the recipe by."""
-        if self.dataset_id or self.summary is None:
+        given = self.pretraining.dataset if self.pretraining else self.summary.dataset if self.summary else None
+        if self.dataset_id or given is None:
             return self.dataset_id or "unknown"
-        return Path(self.summary.dataset).name
+        return Path(given).name
 
     @property
     def dataset_name(self) -> str:
+        if self.pretraining is not None:
+            return DATASET_NAMES.get(self.pretraining.dataset, self.dataset_id or Path(self.pretraining.dataset).name)
         if self.summary is None:
             return self.dataset_id or "unknown"
         return DATASET_NAMES.get(self.summary.dataset, self.dataset_id or Path(self.summary.dataset).name)
@@ -80,8 +97,44 @@ def hub_id(name: str) -> str | None:
     return name
 
 
+def backbone_card_data(inputs: CardInputs) -> ModelCardData:
+    """A released backbone's YAML metadata: a feature extractor whose `model-index` holds its frozen-feature k-NN and
+    linear-probe accuracy (`BACKBONE_METRICS`) on the pre-training run's evaluation split."""
+    record = inputs.pretraining
+    tags = ["image-feature-extraction", "vision", "inductive-zoo", inputs.config.model_type, "self-supervised"]
+    tags.append(record.objective)
+    if inputs.loading == "remote_code":
+        tags.append("custom_code")
+    eval_results = [
+        EvalResult(
+            task_type="image-classification",
+            task_name="Image Classification (frozen features)",
+            dataset_type=inputs.dataset_key,
+            dataset_name=inputs.dataset_name,
+            dataset_split=record.eval_split,
+            metric_type=metric_type,
+            metric_name=metric_name,
+            metric_value=round(float(record.pretrained[key]), 6),
+        )
+        for key, (metric_type, metric_name) in BACKBONE_METRICS.items()
+    ]
+    return ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-feature-extraction",
+        license=inputs.license,
+        tags=tags,
+        datasets=[inputs.dataset_id] if inputs.dataset_id else None,
+        metrics=["accuracy"],
+        model_name=inputs.repo_id.split("/")[-1],
+        eval_results=eval_results,
+    )
+
+
 def card_data(inputs: CardInputs) -> ModelCardData:
-    """The card's YAML metadata; `model-index` holds one result per reported metric of `inputs.metrics`."""
+    """The card's YAML metadata; `model-index` holds one result per reported metric of `inputs.metrics` (for a
+    backbone, `backbone_card_data`)."""
+    if inputs.pretraining is not None:
+        return backbone_card_data(inputs)
     model_type = inputs.config.model_type
     tags = ["image-classification", "vision", "inductive-zoo", model_type]
     if inputs.loading == "remote_code":
@@ -138,15 +191,31 @@ def repeat_command(summary: TrainingSummary | None, dataset_id: str | None = Non
     recorded no command."""
     if summary is None or summary.command is None:
         return None
-    arguments = list(summary.command)
+    output_dir = f"outputs/{summary.recipe_name or summary.model_type}"
+    return shlex.join(
+        ["inductive-zoo", "train", *with_dataset(summary.command, dataset_id), "--output_dir", output_dir]
+    )
+
+
+def pretraining_command(record: PretrainingRecord, dataset_id: str | None = None) -> str:
+    """`inductive-zoo pretrain` with the arguments the run was given, its dataset named by `dataset_id` where one
+    is given, and an output directory."""
+    output_dir = f"outputs/{record.objective}-{record.model_type}"
+    return shlex.join(
+        ["inductive-zoo", "pretrain", *with_dataset(record.command, dataset_id), "--output_dir", output_dir]
+    )
+
+
+def with_dataset(arguments: list[str], dataset_id: str | None) -> list[str]:
+    """`arguments` with the value of `--dataset` replaced by `dataset_id` (unchanged when it is `None`)."""
+    arguments = list(arguments)
     if dataset_id is not None:
         for position, item in enumerate(arguments):
             if item == "--dataset" and position + 1 < len(arguments):
                 arguments[position + 1] = dataset_id
             elif item.startswith("--dataset="):
                 arguments[position] = f"--dataset={dataset_id}"
-    output_dir = f"outputs/{summary.recipe_name or summary.model_type}"
-    return shlex.join(["inductive-zoo", "train", *arguments, "--output_dir", output_dir])
+    return arguments
 
 
 def patch_embedding_phrase(config: Any) -> str:
@@ -194,7 +263,12 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         dataset_name=inputs.dataset_name,
         dataset_id=inputs.dataset_id,
         notes=inputs.notes,
-        command=repeat_command(inputs.summary, inputs.dataset_id),
+        command=pretraining_command(inputs.pretraining, inputs.dataset_id)
+        if inputs.pretraining
+        else repeat_command(inputs.summary, inputs.dataset_id),
+        backbone=inputs.pretraining,
+        objective_name=OBJECTIVE_NAMES[inputs.pretraining.objective] if inputs.pretraining else None,
+        backbone_metrics=BACKBONE_METRICS,
         initialized_from=inputs.summary.initialized_from if inputs.summary else None,
         recipe_description=RECIPES[inputs.summary.recipe_name].description
         if recipe_run and inputs.summary.recipe_name in RECIPES

@@ -5,7 +5,8 @@
 widget example images under `examples/` and, with `--remote-code`, the generated modeling code. `publish` stages into
 a temporary folder and uploads it with `huggingface_hub` in one commit, which also removes files the repository no
 longer needs. Unchanged files are left out of the commit by `huggingface_hub` (it compares its hashes with the ones
-the Hub reports), so re-publishing an unchanged checkpoint creates no commit and uploads nothing.
+the Hub reports), so re-publishing an unchanged checkpoint creates no commit and uploads nothing. A pre-training run
+of `inductive-zoo pretrain` is published as a backbone (`backbone.stage_backbone_repository`).
 """
 
 import argparse
@@ -22,7 +23,14 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
 from ..training.atomic_writes import atomic_directory
-from ..training.records import METRICS_FILES, MissingEvaluationError, TrainingSummary, read_evaluation_metrics
+from ..training.records import (
+    METRICS_FILES,
+    PRETRAINING_RESULTS_FILE,
+    MissingEvaluationError,
+    TrainingSummary,
+    read_evaluation_metrics,
+)
+from .backbone import stage_backbone_repository
 from .cards import DEFAULT_LICENSE, CardInputs, hub_id, render_model_card
 from .remote_code import write_remote_code
 from .widget import add_widget_outputs
@@ -112,7 +120,8 @@ def stage_repository(
     num_examples: int = DEFAULT_NUM_EXAMPLES,
     base_model_id: str | None = None,
 ) -> list[str]:
-    """Writes the Hub repository of a checkpoint into the empty folder `staging_dir`; returns its files.
+    """Writes the Hub repository of a checkpoint into the empty folder `staging_dir`; returns its files. A
+    pre-training run (`inductive-zoo pretrain`'s output) is staged as a backbone (`backbone.stage_backbone_repository`).
 
     `endpoint` is the Hub the widget image URLs point at. `dataset_id` is the Hub id of the training data for the
     card's metadata (default: the recorded dataset when it is a Hub id). `base_model_id` is the Hub id of the
@@ -130,6 +139,15 @@ def stage_repository(
     from .native import export_as_vit
 
     checkpoint_dir, staging_dir = Path(checkpoint_dir), Path(staging_dir)
+    if (checkpoint_dir / PRETRAINING_RESULTS_FILE).is_file():
+        if as_transformers_native or example_images or base_model_id:
+            raise PublishError(
+                f"{checkpoint_dir} is a pre-training run, published as a backbone: --as-transformers-native, "
+                "--example-images and --base-model-id apply to classifiers only"
+            )
+        return stage_backbone_repository(
+            checkpoint_dir, staging_dir, repo_id, remote_code=remote_code, dataset_id=dataset_id, license=license
+        )
     missing = [name for name in REQUIRED_FILES if not (checkpoint_dir / name).is_file()]
     if missing:
         raise PublishError(f"{checkpoint_dir} is not a saved checkpoint: it lacks {', '.join(missing)}")
@@ -293,8 +311,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "checkpoint_dir",
         type=Path,
-        help="a checkpoint saved by the recipe (or by inductive-zoo convert), or a staged repository such as "
-        "zoo/NAME, which is uploaded as it is",
+        help="a checkpoint saved by the recipe (or by inductive-zoo convert), a pre-training run of inductive-zoo "
+        "pretrain (published as a backbone), or a staged repository such as zoo/NAME, which is uploaded as it is",
     )
     parser.add_argument("--repo-id", "--repo_id", required=True, help="ORGANISATION/NAME on the Hub")
     parser.add_argument("--token", default=None, help="write token (default: HF_TOKEN or the saved login)")

@@ -38,9 +38,11 @@ from .image_classification import CONFIG_CLASSES, DataArguments, ModelArguments,
 from .image_classification import run as run_classification
 from .knn_monitor import KNNMonitorCallback
 from .nan_guard import NonFiniteLossCallback
-from .precision import resolve_precision_arguments
+from .precision import PrecisionChoice, resolve_precision_arguments
 from .pretraining_data import pretraining_indices, write_pretraining_data
 from .prs_switches import PRSCallback
+from .records import PRETRAINING_RESULTS_FILE, describe_hardware, repeatable_command
+from .wall_clock import WallClockCallback, training_wall_time
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,9 @@ class PretrainingArguments:
     eval_bank_size: int = field(default=5000, metadata={"help": "training images in the k-NN / probe memory bank"})
     eval_size: int = field(default=2000, metadata={"help": "evaluation images for k-NN and the linear probe"})
     finetune_epochs: int = field(default=0, metadata={"help": "fine-tune the pre-trained backbone (0: skip)"})
+    # Set by `parse_args`, recorded in `pretraining_results.json` (not command-line options).
+    precision_choice: PrecisionChoice | None = field(default=None, init=False)
+    command: list[str] | None = field(default=None, init=False)
 
 
 def build_pretraining_model(args: PretrainingArguments) -> torch.nn.Module:
@@ -160,11 +165,14 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
         eval_split.select(range(min(args.eval_size, len(eval_split)))), data.eval_split, *columns
     )
 
-    results: dict[str, Any] = {"objective": args.objective, "model_type": args.model_type, "preset": args.preset,
-                               "config_overrides": args.config_overrides, "train_images": len(train_split)}  # fmt: skip
+    results: dict[str, Any] = {
+        "objective": args.objective, "model_type": args.model_type, "preset": args.preset,
+        "config_overrides": args.config_overrides, "dataset": args.dataset, "train_images": len(train_split),
+        "bank_images": len(bank), "eval_split": data.eval_split, "eval_images": len(held_out),
+    }  # fmt: skip
     results["initial"] = evaluate_representation(model, bank, held_out, args.objective)
 
-    callbacks = [NonFiniteLossCallback()]
+    callbacks = [NonFiniteLossCallback(), WallClockCallback()]
     if args.objective == "dino":
         callbacks.append(DINOTeacherCallback())
     if hasattr(model, "layer_modes"):
@@ -184,6 +192,12 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     trainer.save_model()
     trainer.save_state()
     results["train_loss"] = train_result.metrics["train_loss"]
+    # What the backbone's card reports: the time of every resumed part, the machine, the precision and the command
+    # (without its output directory) that repeats the run.
+    results["training_time_s"] = training_wall_time(trainer.state.log_history) or train_result.metrics["train_runtime"]
+    results["hardware"] = describe_hardware(training_args.device)
+    results["precision"] = args.precision_choice.describe() if args.precision_choice else None
+    results["command"] = args.command
     results["losses"] = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     results["pretrained"] = evaluate_representation(model, bank, held_out, args.objective)
 
@@ -204,7 +218,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
         )
         results["finetuned_accuracy"] = metrics["eval_accuracy"]
     if trainer.is_world_process_zero():
-        write_json_atomic(Path(training_args.output_dir) / "pretraining_results.json", results)
+        write_json_atomic(Path(training_args.output_dir) / PRETRAINING_RESULTS_FILE, results)
     logger.info("pre-training results: %s", results)
     return results
 
@@ -215,7 +229,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[PretrainingArguments, Tra
     argv = sys.argv[1:] if argv is None else argv
     arguments, choice = resolve_precision_arguments(argv)
     logger.warning(f"precision: {choice.describe()}")
-    return HfArgumentParser((PretrainingArguments, TrainingArguments)).parse_args_into_dataclasses(args=arguments)
+    args, training_args = HfArgumentParser((PretrainingArguments, TrainingArguments)).parse_args_into_dataclasses(
+        args=arguments
+    )
+    args.precision_choice, args.command = choice, repeatable_command(argv)
+    return args, training_args
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -3,7 +3,7 @@ training summary (the data and recipe arguments, written by the supervised recip
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +240,48 @@ def read_evaluation_metrics(checkpoint_dir: str | os.PathLike) -> dict[str, floa
         f"{checkpoint_dir} has no evaluation results ({' or '.join(METRICS_FILES)} with eval_accuracy): train it "
         "with --do_eval (the recipe writes them), or publish without results by passing --allow-unevaluated"
     )
+
+
+# Written into the output directory by `inductive_zoo.training.pretraining.run`.
+PRETRAINING_RESULTS_FILE = "pretraining_results.json"
+
+
+@dataclass(frozen=True)
+class PretrainingRecord:
+    """What a self-supervised pre-training (`inductive-zoo pretrain`) records about itself: the objective, the
+    variant, the data (`train_images` pre-trained on, labels unused), the frozen-feature evaluation before
+    (`initial`) and after (`pretrained`) pre-training (`knn_accuracy`, `linear_probe_accuracy` of `eval_images`
+    images of `eval_split` against a memory bank of `bank_images` training images; `reconstruction_loss` for
+    masked image modeling), and the run's time, machine, precision and `command` (its arguments, without the output
+    directory)."""
+
+    objective: str
+    model_type: str
+    dataset: str
+    train_images: int
+    bank_images: int
+    eval_split: str
+    eval_images: int
+    initial: dict[str, float]
+    pretrained: dict[str, float]
+    training_time_s: float
+    hardware: str
+    precision: str | None
+    command: list[str]
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "PretrainingRecord | None":
+        """The record of the pre-training run in `run_dir`; `None` when it is not one.
+
+        Raises:
+            ValueError: the run's record lacks a field (written before the field existed), naming the fields.
+        """
+        path = Path(run_dir) / PRETRAINING_RESULTS_FILE
+        if not path.is_file():
+            return None
+        saved = json.loads(path.read_text())
+        names = [item.name for item in fields(cls)]
+        missing = [name for name in names if name not in saved]
+        if missing:
+            raise ValueError(f"{path} lacks {', '.join(missing)}: it was written by an older `inductive-zoo pretrain`")
+        return cls(**{name: saved[name] for name in names})
