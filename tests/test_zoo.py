@@ -2,6 +2,7 @@
 and `pipeline`, stays single-label, fits the size budget, and (slow) reproduces its card's accuracy on CIFAR-10."""
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -10,19 +11,31 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 from PIL import Image
+from test_backbone_release import FINE_TUNE
 from test_publishing import BLOCK_PACKAGE, PREDICT
-from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, pipeline
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
 
 import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
 from inductive_zoo.publishing.remote_code import remote_code
-from inductive_zoo.studies.release_table import END, START, card_command_arguments, read_releases, release_table
+from inductive_zoo.studies.release_table import (
+    END,
+    START,
+    card_command_arguments,
+    is_backbone,
+    read_releases,
+    released_directories,
+    zoo_tables,
+)
 from inductive_zoo.studies.zoo_table import released_name
 from inductive_zoo.training.config_overrides import model_field_differences
 from inductive_zoo.training.image_classification import build_model, parse_args
 from inductive_zoo.training.recipes import RECIPES
 
 ZOO = Path(__file__).resolve().parents[1] / "zoo"
-RELEASED = sorted(path for path in ZOO.iterdir() if path.is_dir()) if ZOO.is_dir() else []
+EVERY_RELEASE = released_directories(ZOO) if ZOO.is_dir() else []
+# Image classifiers; the self-supervised backbones (`AutoModel` checkpoints) have tests of their own below.
+RELEASED = [path for path in EVERY_RELEASE if not is_backbone(path)]
+BACKBONES = [path for path in EVERY_RELEASE if is_backbone(path)]
 REPOSITORY_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
 
 
@@ -44,7 +57,7 @@ def test_the_readme_s_release_table_is_today_s_generation_from_the_cards():
         assert release.top1 == card_accuracy(release.directory)[0]
     readme = (ZOO.parent / "README.md").read_text()
     committed = readme.split(START, 1)[1].split(END, 1)[0].strip("\n")
-    assert committed == release_table(releases).strip("\n").replace("`" + str(ZOO), "`zoo"), (
+    assert committed == zoo_tables(ZOO).strip("\n").replace("`" + str(ZOO), "`zoo"), (
         "the README's release table is stale: run `inductive-zoo study release-table --zoo zoo --readme README.md`"
     )
 
@@ -53,7 +66,7 @@ def test_the_zoo_fits_its_size_budget():
     assert RELEASED, "zoo/ holds no released checkpoint"
     total = sum(path.stat().st_size for path in ZOO.rglob("*") if path.is_file())
     assert total < 100e6
-    for checkpoint in RELEASED:
+    for checkpoint in EVERY_RELEASE:
         assert (checkpoint / "model.safetensors").stat().st_size < 12e6, checkpoint.name
 
 
@@ -121,7 +134,7 @@ def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(
     torch.testing.assert_close(torch.tensor(remote["logits"]), logits, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])
+@pytest.mark.parametrize("checkpoint", EVERY_RELEASE, ids=[path.name for path in EVERY_RELEASE])
 def test_a_released_checkpoint_s_remote_code_is_today_s_generation(checkpoint):
     code = remote_code(AutoConfig.from_pretrained(checkpoint))
     assert sorted(path.name for path in checkpoint.glob("*.py")) == sorted(code.files)
@@ -204,3 +217,51 @@ def test_the_release_table_refuses_a_card_without_its_training_sentence_and_a_re
     assert replace_between_markers(f"a\n{START}\nold\n{END}\nb\n", "| new |\n", "README.md") == (
         f"a\n{START}\n| new |\n{END}\nb\n"
     )
+
+
+@pytest.mark.parametrize("backbone", BACKBONES, ids=[path.name for path in BACKBONES])
+def test_a_released_backbone_loads_with_automodel_and_fine_tunes_with_a_fresh_head_without_the_package(
+    backbone, tmp_path
+):
+    card = ModelCard.load(backbone / "README.md")
+    assert card.data.pipeline_tag == "image-feature-extraction" and "base_model" not in card.data.to_dict()
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_PACKAGE + FINE_TUNE, str(backbone), str(tmp_path / "finetuned")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    config = AutoConfig.from_pretrained(backbone)
+    assert outcome["head"] == [3, config.hidden_size]
+    pixels = torch.linspace(-1, 1, 2 * 3 * 32 * 32).reshape(2, 3, 32, 32)
+    with torch.no_grad():
+        features = AutoModel.from_pretrained(backbone).eval()(pixel_values=pixels).pooler_output
+    torch.testing.assert_close(torch.tensor(outcome["features"]), features, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", BACKBONES, ids=[path.name for path in BACKBONES])
+def test_a_released_backbone_reproduces_its_card_s_frozen_feature_accuracy(backbone, cifar10_path):
+    """The card's k-NN and linear-probe accuracy, re-measured from the released weights with the memory bank and
+    evaluation images that the card's `inductive-zoo pretrain` command selects."""
+    from inductive_zoo.data import load_image_dataset
+    from inductive_zoo.studies.release_table import PRETRAINING_COMMAND
+    from inductive_zoo.training.pretraining import (
+        evaluate_representation,
+        frozen_feature_evaluation_sets,
+        parse_args,
+        pretraining_split,
+    )
+
+    card = ModelCard.load(backbone / "README.md")
+    args, _ = parse_args(shlex.split(PRETRAINING_COMMAND.search(card.text).group(1))[2:])
+    data = load_image_dataset(str(cifar10_path), seed=0)
+    train = pretraining_split(data.splits["train"], args, data.label_column)
+    bank, held_out = frozen_feature_evaluation_sets(data, train, args, AutoConfig.from_pretrained(backbone).image_size)
+    measured = evaluate_representation(AutoModel.from_pretrained(backbone).eval(), bank, held_out, "features")
+    results = {result.metric_name: result.metric_value for result in card.data.eval_results}
+    assert abs(measured["knn_accuracy"] - results["k-NN top-1 accuracy (frozen features)"]) <= 0.005
+    assert abs(measured["linear_probe_accuracy"] - results["Linear-probe top-1 accuracy (frozen features)"]) <= 0.005

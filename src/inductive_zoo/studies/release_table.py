@@ -82,10 +82,72 @@ def read_release(directory: Path) -> Release:
     )
 
 
+def is_backbone(directory: Path) -> bool:
+    """Whether a released checkpoint is a self-supervised backbone (an `AutoModel` without a classifier) rather than
+    an image classifier: its config's architecture is not a `...ForImageClassification`."""
+    architectures = json.loads((directory / "config.json").read_text()).get("architectures") or [""]
+    return not architectures[0].endswith("ForImageClassification")
+
+
+def released_directories(zoo_dir: Path) -> list[Path]:
+    """The released checkpoints under `zoo_dir`, classifiers and backbones, by name."""
+    return [path for path in sorted(zoo_dir.iterdir()) if (path / "config.json").is_file()]
+
+
 def read_releases(zoo_dir: Path) -> list[Release]:
-    """Every released checkpoint under `zoo_dir`, best top-1 first."""
-    releases = [read_release(path) for path in sorted(zoo_dir.iterdir()) if (path / "config.json").is_file()]
+    """Every released classifier under `zoo_dir`, best top-1 first."""
+    releases = [read_release(path) for path in released_directories(zoo_dir) if not is_backbone(path)]
     return sorted(releases, key=lambda release: -release.top1)
+
+
+@dataclass(frozen=True)
+class BackboneRelease:
+    """One released backbone as its card (`model_cards/_backbone.md`), config and weights describe it."""
+
+    directory: Path
+    display_name: str
+    objective: str
+    train_images: int
+    knn: float
+    linear_probe: float
+    parameters: int
+    training_time_s: int
+    machine: str
+
+
+# The sentences `model_cards/_backbone.md` renders from the pre-training record.
+PRETRAINING_SENTENCE = re.compile(r"Pre-training took (\d+) s of wall time on (.*?)\.\n")
+PRETRAINING_COMMAND = re.compile(r"```bash\n(inductive-zoo pretrain .*?)\n```")
+
+
+def read_backbone(directory: Path) -> BackboneRelease:
+    """The backbone in `directory` as its files describe it; `ValueError` naming the card when it lacks a figure."""
+    card_path = directory / "README.md"
+    card = ModelCard.load(card_path)
+    results = {result.metric_name: result.metric_value for result in card.data.eval_results or []}
+    training = PRETRAINING_SENTENCE.search(card.text)
+    command = PRETRAINING_COMMAND.search(card.text)
+    if training is None or command is None or len(results) < 2:
+        raise ValueError(f"{card_path}: a backbone card needs its k-NN and probe accuracy, time and pretrain command")
+    arguments = shlex.split(command.group(1))
+    images = re.search(r"on (\d+) training images", " ".join(card.text.split()))
+    return BackboneRelease(
+        directory=directory,
+        display_name=manifest_for(json.loads((directory / "config.json").read_text())["model_type"]).display_name,
+        objective=arguments[arguments.index("--objective") + 1],
+        train_images=int(images.group(1)) if images else 0,
+        knn=results["k-NN top-1 accuracy (frozen features)"],
+        linear_probe=results["Linear-probe top-1 accuracy (frozen features)"],
+        parameters=count_parameters(directory / "model.safetensors"),
+        training_time_s=int(training.group(1)),
+        machine=re.sub(r" \(auto: .*\)$", "", training.group(2)),
+    )
+
+
+def read_backbones(zoo_dir: Path) -> list[BackboneRelease]:
+    """Every released backbone under `zoo_dir`, best linear probe first."""
+    backbones = [read_backbone(path) for path in released_directories(zoo_dir) if is_backbone(path)]
+    return sorted(backbones, key=lambda backbone: -backbone.linear_probe)
 
 
 def release_table(releases: list[Release]) -> str:
@@ -108,6 +170,35 @@ def release_table(releases: list[Release]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def backbone_table(backbones: list[BackboneRelease]) -> str:
+    """The Markdown table of the released backbones, one row each."""
+    lines = [
+        "| backbone | model | objective | images (no labels) | k-NN | linear probe | parameters | pre-training "
+        "| machine, precision |",
+        "|---|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for backbone in backbones:
+        lines.append(
+            f"| `{backbone.directory.as_posix()}` | {backbone.display_name} | {backbone.objective} | "
+            f"{backbone.train_images:,} | {backbone.knn:.4f} | {backbone.linear_probe:.4f} | "
+            f"{backbone.parameters / 1e6:.2f} M | {backbone.training_time_s / 60:.0f} min | {backbone.machine} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def zoo_tables(zoo_dir: Path) -> str:
+    """What the README holds between the markers: the classifiers' table, then the backbones' (if any)."""
+    tables = release_table(read_releases(zoo_dir))
+    backbones = read_backbones(zoo_dir)
+    if backbones:
+        heading = (
+            "\nBackbones pre-trained without labels (frozen-feature accuracy on the evaluation split its card names; "
+            "fine-tune them with `AutoModelForImageClassification.from_pretrained(..., num_labels=N)`):\n\n"
+        )
+        tables += heading + backbone_table(backbones)
+    return tables
+
+
 def replace_between_markers(text: str, table: str, source: str) -> str:
     """`text` with what lies between `START` and `END` replaced by `table`; `ValueError` if a marker is missing."""
     if START not in text or END not in text:
@@ -124,7 +215,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     if not args.zoo.is_dir():
         raise SystemExit(f"inductive-zoo study release-table: no directory {args.zoo}")
-    table = release_table(read_releases(args.zoo))
+    table = zoo_tables(args.zoo)
     print(table)
     if args.readme is not None:
         args.readme.write_text(replace_between_markers(args.readme.read_text(), table, str(args.readme)))

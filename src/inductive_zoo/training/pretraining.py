@@ -138,6 +138,23 @@ def pretraining_split(train: Any, args: PretrainingArguments, label_column: str)
     return train if len(indices) == len(train) else train.select(indices)
 
 
+def frozen_feature_evaluation_sets(
+    data: Any, train_split: Any, args: PretrainingArguments, image_size: int
+) -> tuple[DecodedImageDataset, DecodedImageDataset]:
+    """The k-NN / linear-probe memory bank (a class-balanced `eval_bank_size` of the pre-training images, seed
+    `subset_seed`) and the first `eval_size` images of the dataset's evaluation split."""
+    columns = (data.image_column, data.label_column, image_size)
+    bank_fraction = min(1.0, args.eval_bank_size / len(train_split))
+    bank = DecodedImageDataset(
+        class_balanced_subset(train_split, bank_fraction, data.label_column, args.subset_seed), "train", *columns
+    )
+    eval_split = data.splits[data.eval_split]
+    held_out = DecodedImageDataset(
+        eval_split.select(range(min(args.eval_size, len(eval_split)))), data.eval_split, *columns
+    )
+    return bank, held_out
+
+
 def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[str, Any]:
     """Pre-trains, evaluates frozen features before and after, optionally fine-tunes; returns the results."""
     set_seed(training_args.seed)
@@ -156,14 +173,7 @@ def run(args: PretrainingArguments, training_args: TrainingArguments) -> dict[st
     if training_args.process_index == 0:
         labels = np.asarray(data.splits["train"][data.label_column])
         write_pretraining_data(training_args.output_dir, args.dataset, labels, selection)
-    bank_fraction = min(1.0, args.eval_bank_size / len(train_split))
-    bank = DecodedImageDataset(
-        class_balanced_subset(train_split, bank_fraction, data.label_column, args.subset_seed), "train", *columns
-    )
-    eval_split = data.splits[data.eval_split]
-    held_out = DecodedImageDataset(
-        eval_split.select(range(min(args.eval_size, len(eval_split)))), data.eval_split, *columns
-    )
+    bank, held_out = frozen_feature_evaluation_sets(data, train_split, args, config.image_size)
 
     results: dict[str, Any] = {
         "objective": args.objective, "model_type": args.model_type, "preset": args.preset,
