@@ -131,3 +131,30 @@ def test_a_pre_training_record_without_a_field_names_it(pretrained, tmp_path):
     (tmp_path / PRETRAINING_RESULTS_FILE).write_text(json.dumps(saved))
     with pytest.raises(ValueError, match="lacks hardware, command"):
         PretrainingRecord.load(tmp_path)
+
+
+def test_the_pre_training_to_fine_tuning_chain_starts_from_the_encoder_and_switches_prs_blocks(pretrained, tmp_path):
+    """Pre-trained in convolution mode (`--schedule never`), PRS-ViT is fine-tuned by the supervised recipe, whose
+    linear schedule switches its blocks to attention as from scratch; the classifier starts from the encoder."""
+    from inductive_zoo.training.image_classification import build_model, run
+    from inductive_zoo.training.image_classification import parse_args as parse_train_args
+    from inductive_zoo.training.records import TrainingSummary
+
+    output_dir = tmp_path / "finetuned"
+    argv = [
+        "--model_name_or_path", str(pretrained), "--dataset", "digits", "--schedule", "linear", "--conv_epochs", "1",
+        "--num_train_epochs", "2", "--train_fraction", "0.05", "--max_eval_samples", "50", "--hflip_prob", "0",
+        "--per_device_train_batch_size", "32", "--output_dir", str(output_dir), "--do_train", "--do_eval",
+        "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none", "--seed", "0",
+    ]  # fmt: skip
+    model_args, _, _ = parse_train_args(argv)
+    classifier, _ = build_model(model_args, [str(digit) for digit in range(10)])
+    encoder = AutoModel.from_pretrained(pretrained).state_dict()
+    assert classifier.backbone.state_dict().keys() == encoder.keys()
+    assert all(torch.equal(value, encoder[name]) for name, value in classifier.backbone.state_dict().items())
+
+    _, metrics = run(*parse_train_args(argv))
+    assert 0.0 <= metrics["eval_accuracy"] <= 1.0
+    assert TrainingSummary.load(output_dir).initialized_from == str(pretrained)
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    assert [entry["prs_switched_layer"] for entry in history if "prs_switched_layer" in entry] == [0]
