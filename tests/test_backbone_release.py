@@ -158,3 +158,16 @@ def test_the_pre_training_to_fine_tuning_chain_starts_from_the_encoder_and_switc
     assert TrainingSummary.load(output_dir).initialized_from == str(pretrained)
     history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
     assert [entry["prs_switched_layer"] for entry in history if "prs_switched_layer" in entry] == [0]
+    # Its card names the start's pre-training (objective, images, command) and links the released backbone.
+    staging = tmp_path / "staged"
+    staging.mkdir()
+    stage_repository(output_dir, staging, "inductive-zoo/prs-vit-from-mim-digits", endpoint="https://huggingface.co",
+                     base_model_id=REPO_ID)  # fmt: skip
+    card = ModelCard.load(staging / "README.md")
+    assert card.data.base_model == REPO_ID
+    record = PretrainingRecord.load(pretrained)
+    assert (
+        f"pre-trained without labels by masked image modeling (the pixels of masked patches reconstructed) "
+        f"(`inductive-zoo pretrain --objective mim`) on {record.train_images} training images"
+    ) in " ".join(card.text.split())
+    assert shlex.join(["inductive-zoo", "pretrain", *record.command]) in card.text

@@ -52,7 +52,8 @@ class CardInputs:
     """Everything a card is rendered from: the repository, the model's config, how it loads, its evaluation metrics
     (`eval_*` as written by `Trainer`; empty when published unevaluated), its training summary (if recorded), the
     dataset's Hub id (if it has one), license, widget image URLs, free-form notes (a conversion's origin) and the
-    Hub id of the released checkpoint it was fine-tuned from (`base_model`, if it has one). A self-supervised backbone
+    Hub id of the released checkpoint it was fine-tuned from (`base_model`, if it has one) and, for a start that was
+    a local pre-training run, that run's record (`start_pretraining`). A self-supervised backbone
     (`pretraining`, its run's record) has no classification metrics or summary: its card reports the frozen-feature
     evaluation and says how to fine-tune it."""
 
@@ -67,6 +68,7 @@ class CardInputs:
     notes: list[str] = field(default_factory=list)
     base_model: str | None = None
     pretraining: PretrainingRecord | None = None
+    start_pretraining: PretrainingRecord | None = None
 
     def __post_init__(self) -> None:
         if self.loading not in LOADING_MODES:
@@ -268,6 +270,11 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         else repeat_command(inputs.summary, inputs.dataset_id),
         backbone=inputs.pretraining,
         objective_name=OBJECTIVE_NAMES[inputs.pretraining.objective] if inputs.pretraining else None,
+        start_pretraining=inputs.start_pretraining,
+        start_objective_name=OBJECTIVE_NAMES[inputs.start_pretraining.objective] if inputs.start_pretraining else None,
+        start_pretraining_command=pretraining_command(inputs.start_pretraining, inputs.dataset_id)
+        if inputs.start_pretraining
+        else None,
         backbone_metrics=BACKBONE_METRICS,
         initialized_from=inputs.summary.initialized_from if inputs.summary else None,
         recipe_description=RECIPES[inputs.summary.recipe_name].description

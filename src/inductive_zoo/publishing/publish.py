@@ -27,6 +27,7 @@ from ..training.records import (
     METRICS_FILES,
     PRETRAINING_RESULTS_FILE,
     MissingEvaluationError,
+    PretrainingRecord,
     TrainingSummary,
     read_evaluation_metrics,
 )
@@ -199,6 +200,7 @@ def stage_repository(
             f"{checkpoint_dir} was fine-tuned from the local checkpoint {start}; pass --base-model-id with the Hub id "
             "of its release so that the card's base_model links to it"
         )
+    start_pretraining = PretrainingRecord.load(start) if start and os.path.isdir(start) else None
     label_names = {int(index): name for index, name in config.id2label.items()}
     examples = _write_examples(staging_dir, example_images, summary, label_names, num_examples)
     inputs = CardInputs(
@@ -212,6 +214,7 @@ def stage_repository(
         widget_urls=[f"{endpoint}/{repo_id}/resolve/main/{path}" for path in examples],
         notes=_conversion_notes(checkpoint_dir),
         base_model=base_model,
+        start_pretraining=start_pretraining,
     )
     render_model_card(inputs).save(staging_dir / "README.md")
     if loading != "transformers_native":
