@@ -92,7 +92,7 @@ def test_the_backbone_card_reports_the_runs_frozen_feature_accuracy_and_repeats_
     probe = results["Linear-probe top-1 accuracy (frozen features)"]
     assert probe.metric_value == round(record.pretrained["linear_probe_accuracy"], 6)
     assert probe.dataset_split == record.eval_split == "test"
-    assert f"on {record.train_images} training images" in " ".join(card.text.split())
+    assert f"on {record.train_images:,} training images" in " ".join(card.text.split())
     command = next(line for line in card.text.splitlines() if line.startswith("inductive-zoo pretrain "))
     arguments = shlex.split(command)[2:]
     assert arguments[: len(record.command)] == record.command
@@ -168,6 +168,6 @@ def test_the_pre_training_to_fine_tuning_chain_starts_from_the_encoder_and_switc
     record = PretrainingRecord.load(pretrained)
     assert (
         f"pre-trained without labels by masked image modeling (the pixels of masked patches reconstructed) "
-        f"(`inductive-zoo pretrain --objective mim`) on {record.train_images} training images"
+        f"(`inductive-zoo pretrain --objective mim`) on {record.train_images:,} training images"
     ) in " ".join(card.text.split())
     assert shlex.join(["inductive-zoo", "pretrain", *record.command]) in card.text

@@ -130,12 +130,12 @@ def read_backbone(directory: Path) -> BackboneRelease:
     if training is None or command is None or len(results) < 2:
         raise ValueError(f"{card_path}: a backbone card needs its k-NN and probe accuracy, time and pretrain command")
     arguments = shlex.split(command.group(1))
-    images = re.search(r"on (\d+) training images", " ".join(card.text.split()))
+    images = re.search(r"on ([\d,]+) training images", " ".join(card.text.split()))
     return BackboneRelease(
         directory=directory,
         display_name=manifest_for(json.loads((directory / "config.json").read_text())["model_type"]).display_name,
         objective=arguments[arguments.index("--objective") + 1],
-        train_images=int(images.group(1)) if images else 0,
+        train_images=int(images.group(1).replace(",", "")) if images else 0,
         knn=results["k-NN top-1 accuracy (frozen features)"],
         linear_probe=results["Linear-probe top-1 accuracy (frozen features)"],
         parameters=count_parameters(directory / "model.safetensors"),
