@@ -39,6 +39,20 @@ BACKBONES = [path for path in EVERY_RELEASE if is_backbone(path)]
 REPOSITORY_FILES = ("config.json", "model.safetensors", "preprocessor_config.json", "README.md")
 
 
+def run_offline_without_the_package(code: str, *arguments: str) -> dict:
+    """Runs `code` in a fresh offline interpreter (the code blocks `inductive_zoo` itself) and returns the JSON its
+    last line of output prints."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def card_accuracy(checkpoint: Path) -> tuple[float, str]:
     """The top-1 accuracy of the card's `model-index` and the split it was measured on."""
     results = ModelCard.load(checkpoint / "README.md").data.eval_results
@@ -117,15 +131,7 @@ def test_a_released_checkpoint_loads_with_trust_remote_code_without_the_package(
     examples = sorted((checkpoint / "examples").glob("*.png"))
     code = BLOCK_PACKAGE + PREDICT + "\nassert not any(name.startswith('inductive_zoo') for name in sys.modules)\n"
     arguments = [str(checkpoint), json.dumps(list(map(str, examples))), json.dumps({"trust_remote_code": True})]
-    result = subprocess.run(
-        [sys.executable, "-c", code, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    remote = run_offline_without_the_package(code, *arguments)
     assert remote["class"].startswith("transformers_modules.")
     model = AutoModelForImageClassification.from_pretrained(checkpoint).eval()
     processor = AutoImageProcessor.from_pretrained(checkpoint)
@@ -161,15 +167,7 @@ print(json.dumps(outcomes))
 
 
 def test_every_released_checkpoint_moves_to_64_pixels_without_the_package_except_isomixer():
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_PACKAGE + AT_64_PIXELS, json.dumps([str(path) for path in RELEASED])],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcomes = json.loads(result.stdout.strip().splitlines()[-1])
+    outcomes = run_offline_without_the_package(BLOCK_PACKAGE + AT_64_PIXELS, json.dumps([str(p) for p in RELEASED]))
     for path, outcome in outcomes.items():
         if AutoConfig.from_pretrained(path).model_type == "iso_mixer":
             assert "token-mixing MLP has one weight per token position" in outcome
@@ -225,15 +223,7 @@ def test_a_released_backbone_loads_with_automodel_and_fine_tunes_with_a_fresh_he
 ):
     card = ModelCard.load(backbone / "README.md")
     assert card.data.pipeline_tag == "image-feature-extraction" and "base_model" not in card.data.to_dict()
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_PACKAGE + FINE_TUNE, str(backbone), str(tmp_path / "finetuned")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = run_offline_without_the_package(BLOCK_PACKAGE + FINE_TUNE, str(backbone), str(tmp_path / "finetuned"))
     config = AutoConfig.from_pretrained(backbone)
     assert outcome["head"] == [3, config.hidden_size]
     pixels = torch.linspace(-1, 1, 2 * 3 * 32 * 32).reshape(2, 3, 32, 32)

@@ -4,7 +4,6 @@ with `AutoModelForImageClassification.from_pretrained(..., num_labels=N)`. The o
 is left out; the card reports the run's frozen-feature k-NN and linear-probe accuracy (`model_cards/_backbone.md`).
 """
 
-import json
 import logging
 import os
 import shutil
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from ..training.records import PretrainingRecord
 from .cards import DEFAULT_LICENSE, CardInputs, hub_id, render_model_card
-from .remote_code import write_remote_code
+from .remote_code import add_remote_code
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +50,7 @@ def stage_backbone_repository(
         raise BackboneError(f"{run_dir}: the encoder lacks weights: {sorted(loading_info['missing_keys'])[:5]} ...")
     backbone.save_pretrained(staging_dir)
     if remote_code:
-        config_path = staging_dir / "config.json"
-        saved_config = json.loads(config_path.read_text())
-        saved_config["auto_map"] = write_remote_code(backbone.config, staging_dir)
-        config_path.write_text(json.dumps(saved_config, indent=2, sort_keys=True) + "\n")
+        add_remote_code(staging_dir)
     processor_file = run_dir / "preprocessor_config.json"
     if processor_file.is_file():
         shutil.copyfile(processor_file, staging_dir / processor_file.name)

@@ -99,6 +99,24 @@ def hub_id(name: str) -> str | None:
     return name
 
 
+def accuracy_result(
+    inputs: CardInputs, task_name: str, split: str | None, metric: tuple[str, str], value: float
+) -> EvalResult:
+    """One `model-index` result of an image-classification evaluation on the card's dataset: `metric` is the
+    (metric type, display name) pair of `CARD_METRICS` or `BACKBONE_METRICS`."""
+    metric_type, metric_name = metric
+    return EvalResult(
+        task_type="image-classification",
+        task_name=task_name,
+        dataset_type=inputs.dataset_key,
+        dataset_name=inputs.dataset_name,
+        dataset_split=split,
+        metric_type=metric_type,
+        metric_name=metric_name,
+        metric_value=round(float(value), 6),
+    )
+
+
 def backbone_card_data(inputs: CardInputs) -> ModelCardData:
     """A released backbone's YAML metadata: a feature extractor whose `model-index` holds its frozen-feature k-NN and
     linear-probe accuracy (`BACKBONE_METRICS`) on the pre-training run's evaluation split."""
@@ -108,17 +126,10 @@ def backbone_card_data(inputs: CardInputs) -> ModelCardData:
     if inputs.loading == "remote_code":
         tags.append("custom_code")
     eval_results = [
-        EvalResult(
-            task_type="image-classification",
-            task_name="Image Classification (frozen features)",
-            dataset_type=inputs.dataset_key,
-            dataset_name=inputs.dataset_name,
-            dataset_split=record.eval_split,
-            metric_type=metric_type,
-            metric_name=metric_name,
-            metric_value=round(float(record.pretrained[key]), 6),
+        accuracy_result(
+            inputs, "Image Classification (frozen features)", record.eval_split, metric, record.pretrained[key]
         )
-        for key, (metric_type, metric_name) in BACKBONE_METRICS.items()
+        for key, metric in BACKBONE_METRICS.items()
     ]
     return ModelCardData(
         library_name="transformers",
@@ -153,15 +164,8 @@ def card_data(inputs: CardInputs) -> ModelCardData:
                 if metric_type not in metric_types:
                     metric_types.append(metric_type)
                 eval_results.append(
-                    EvalResult(
-                        task_type="image-classification",
-                        task_name="Image Classification",
-                        dataset_type=inputs.dataset_key,
-                        dataset_name=inputs.dataset_name,
-                        dataset_split=split,
-                        metric_type=metric_type,
-                        metric_name=metric_name,
-                        metric_value=round(float(inputs.metrics[key]), 6),
+                    accuracy_result(
+                        inputs, "Image Classification", split, (metric_type, metric_name), inputs.metrics[key]
                     )
                 )
     widget = [{"src": url, "example_title": Path(url).stem.replace("_", " ")} for url in inputs.widget_urls]
