@@ -47,6 +47,7 @@ from timing import (
 from torch.utils.flop_counter import FlopCounterMode
 
 from inductive_zoo import MANIFESTS, PRSViTConfig
+from inductive_zoo.training.config_overrides import overrides_text
 from inductive_zoo.training.image_classification import ModelArguments, build_model
 from inductive_zoo.training.recipes import get_recipe
 
@@ -97,8 +98,10 @@ def recipe_builders(names: list[str]) -> dict[str, Callable[[], torch.nn.Module]
         arguments = get_recipe(name).arguments
         if "model_name_or_path" in arguments:
             raise ValueError(f"recipe {name} fine-tunes a checkpoint; benchmark the recipe that trains its model")
-        fields = ("model_type", "preset", "config_overrides", "image_size")
-        model_args = ModelArguments(**{field: arguments[field] for field in fields if field in arguments})
+        fields = {field: arguments[field] for field in ("model_type", "preset", "image_size") if field in arguments}
+        if "config_overrides" in arguments:
+            fields["config_overrides"] = overrides_text(arguments["config_overrides"])
+        model_args = ModelArguments(**fields)
         builders[name] = lambda model_args=model_args: build_model(model_args, [str(label) for label in range(10)])[0]
     return builders
 

@@ -15,7 +15,9 @@ from huggingface_hub import ModelCard
 from test_publishing import BLOCK_PACKAGE
 from transformers import AutoModel
 
+from inductive_zoo.publishing.cards import start_objective
 from inductive_zoo.publishing.publish import PublishError, stage_repository
+from inductive_zoo.studies.release_table import card_command_arguments
 from inductive_zoo.training.pretraining import main as pretrain
 from inductive_zoo.training.pretraining import parse_args
 from inductive_zoo.training.records import PRETRAINING_RESULTS_FILE, PretrainingRecord
@@ -165,9 +167,14 @@ def test_the_pre_training_to_fine_tuning_chain_starts_from_the_encoder_and_switc
                      base_model_id=REPO_ID)  # fmt: skip
     card = ModelCard.load(staging / "README.md")
     assert card.data.base_model == REPO_ID
+    assert start_objective(card.data) == "mim" and "self-supervised" in card.data.tags
     record = PretrainingRecord.load(pretrained)
     assert (
         f"pre-trained without labels by masked image modeling (the pixels of masked patches reconstructed) "
         f"(`inductive-zoo pretrain --objective mim`) on {record.train_images:,} training images"
     ) in " ".join(card.text.split())
-    assert shlex.join(["inductive-zoo", "pretrain", *record.command]) in card.text
+    # The pre-training command writes where the training command reads, so the two repeat as a chain.
+    pretraining = next(line for line in card.text.splitlines() if line.startswith("inductive-zoo pretrain "))
+    assert pretraining == shlex.join(["inductive-zoo", "pretrain", *record.command, "--output_dir", str(pretrained)])
+    training = card_command_arguments(card.text)
+    assert training[training.index("--model_name_or_path") + 1] == str(pretrained)

@@ -596,6 +596,9 @@ def test_zoo_table_shows_top1_with_tta_and_a_fast_recipe_replaces_its_variants_c
     assert released_name("cifar10-10pct-fast-prs-vit") == released_name("cifar10-10pct-prs-vit")
     assert released_name("cifar10-10pct-distilled-prs-vit") == "prs-vit-distilled-cifar10-10pct"
     assert released_name("cifar10-10pct-semi-supervised-prs-vit") == "prs-vit-semi-supervised-cifar10-10pct"
+    # A run fine-tuned from a pre-training run sits beside the scratch release; a recipe naming its start keeps it.
+    assert released_name("cifar10-10pct-fast-iso-transformer", "mim") == "iso-transformer-from-mim-cifar10-10pct"
+    assert released_name("cifar10-10pct-iso-convnet-from-mim", "mim") == "iso-convnet-from-mim-cifar10-10pct"
     longer = ZooRun(tmp_path, "cifar10-10pct-fast-prs-vit", 0, *fields, arguments=("--num_train_epochs", "100"))
     rows = [line for line in zoo_table([with_tta, longer]).splitlines() if "fast-prs-vit" in line]
     assert len(rows) == 2 and "| `cifar10-10pct-fast-prs-vit` with `--num_train_epochs 100` |" in rows[1]

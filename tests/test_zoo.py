@@ -16,6 +16,7 @@ from test_publishing import BLOCK_PACKAGE, PREDICT
 from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification, pipeline
 
 import inductive_zoo  # noqa: F401  (registers the zoo's models with the Auto classes)
+from inductive_zoo.publishing.cards import start_objective
 from inductive_zoo.publishing.remote_code import remote_code
 from inductive_zoo.studies.release_table import (
     END,
@@ -110,7 +111,7 @@ def test_a_released_checkpoint_loads_offline_and_stays_single_label(checkpoint):
     accuracy, split = card_accuracy(checkpoint)
     assert split == "test" and 0.1 < accuracy <= 1.0
     summary_recipe = (checkpoint / "README.md").read_text().split("--recipe ")[1].split()[0]
-    assert summary_recipe in RECIPES and released_name(summary_recipe) == checkpoint.name
+    assert summary_recipe in RECIPES and released_name(summary_recipe, start_objective(card.data)) == checkpoint.name
 
 
 @pytest.mark.parametrize("checkpoint", RELEASED, ids=[path.name for path in RELEASED])

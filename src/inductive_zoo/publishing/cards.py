@@ -145,11 +145,15 @@ def backbone_card_data(inputs: CardInputs) -> ModelCardData:
 
 def card_data(inputs: CardInputs) -> ModelCardData:
     """The card's YAML metadata; `model-index` holds one result per reported metric of `inputs.metrics` (for a
-    backbone, `backbone_card_data`)."""
+    backbone, `backbone_card_data`); a classifier fine-tuned from a local pre-training run is tagged
+    `self-supervised` and with the objective (`start_objective` reads it back)."""
     if inputs.pretraining is not None:
         return backbone_card_data(inputs)
     model_type = inputs.config.model_type
     tags = ["image-classification", "vision", "inductive-zoo", model_type]
+    if inputs.start_pretraining is not None:
+        # Fine-tuned from a self-supervised run: the Hub's tag filter finds it, and the zoo names it by the objective.
+        tags += ["self-supervised", inputs.start_pretraining.objective]
     if inputs.loading == "remote_code":
         tags.append("custom_code")
     if inputs.loading == "transformers_native":
@@ -184,6 +188,13 @@ def card_data(inputs: CardInputs) -> ModelCardData:
     )
 
 
+def start_objective(card_data: ModelCardData) -> str | None:
+    """The self-supervised objective a released classifier was fine-tuned from, as its card's tags name it
+    (`card_data`), or `None`."""
+    tags = card_data.tags or []
+    return next((tag for tag in tags if tag in OBJECTIVE_NAMES), None) if "self-supervised" in tags else None
+
+
 def config_summary(config: Any) -> list[tuple[str, Any]]:
     """The architecture fields worth a table row: every field that differs from the config class's defaults, less
     labels and bookkeeping."""
@@ -203,10 +214,11 @@ def repeat_command(summary: TrainingSummary | None, dataset_id: str | None = Non
     )
 
 
-def pretraining_command(record: PretrainingRecord, dataset_id: str | None = None) -> str:
+def pretraining_command(record: PretrainingRecord, dataset_id: str | None = None, output_dir: str | None = None) -> str:
     """`inductive-zoo pretrain` with the arguments the run was given, its dataset named by `dataset_id` where one
-    is given, and an output directory."""
-    output_dir = f"outputs/{record.objective}-{record.model_type}"
+    is given, and `output_dir` (by default `outputs/OBJECTIVE-MODEL_TYPE`): for the start of a fine-tuned
+    classifier, the path its training command reads (`--model_name_or_path`), so the two commands chain."""
+    output_dir = output_dir or f"outputs/{record.objective}-{record.model_type}"
     return shlex.join(
         ["inductive-zoo", "pretrain", *with_dataset(record.command, dataset_id), "--output_dir", output_dir]
     )
@@ -276,7 +288,9 @@ def render_model_card(inputs: CardInputs, template_dir: str | os.PathLike | None
         objective_name=OBJECTIVE_NAMES[inputs.pretraining.objective] if inputs.pretraining else None,
         start_pretraining=inputs.start_pretraining,
         start_objective_name=OBJECTIVE_NAMES[inputs.start_pretraining.objective] if inputs.start_pretraining else None,
-        start_pretraining_command=pretraining_command(inputs.start_pretraining, inputs.dataset_id)
+        start_pretraining_command=pretraining_command(
+            inputs.start_pretraining, inputs.dataset_id, inputs.summary.initialized_from if inputs.summary else None
+        )
         if inputs.start_pretraining
         else None,
         backbone_metrics=BACKBONE_METRICS,

@@ -26,6 +26,10 @@ START, END = "<!-- RELEASE_TABLE_START -->", "<!-- RELEASE_TABLE_END -->"
 TRAINING_SENTENCE = re.compile(r"Training took (\d+) s of wall time(?: on )?(.*?)\.\n")
 # A distilled checkpoint's card adds its teacher's training time (`model_cards/_common.md`).
 TEACHER_SENTENCE = re.compile(r"The teacher's own training took (\d+) s more\.")
+# A checkpoint fine-tuned from a local pre-training run names that run's time (`model_cards/_common.md`).
+START_PRETRAINING_SENTENCE = re.compile(
+    r"started from was pre-trained without labels by .*?\sin (\d+) s of wall time", re.DOTALL
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Release:
     parameters: int
     training_time_s: int
     teacher_training_time_s: int | None
+    pretraining_time_s: int | None
     machine: str
     recipe: str
     extra_arguments: tuple[str, ...]
@@ -75,6 +80,7 @@ def read_release(directory: Path) -> Release:
         parameters=count_parameters(directory / "model.safetensors"),
         training_time_s=int(training.group(1)),
         teacher_training_time_s=int(teacher.group(1)) if (teacher := TEACHER_SENTENCE.search(card.text)) else None,
+        pretraining_time_s=int(start.group(1)) if (start := START_PRETRAINING_SENTENCE.search(card.text)) else None,
         # "(auto: the CPU has AVX-512 BF16 ...)" explains the choice; the table keeps the choice.
         machine=re.sub(r" \(auto: .*\)$", "", training.group(2)) or "not recorded",
         recipe=recipe,
@@ -162,6 +168,8 @@ def release_table(releases: list[Release]) -> str:
         training = f"{release.training_time_s / 60:.0f} min"
         if release.teacher_training_time_s is not None:
             training += f" + {release.teacher_training_time_s / 60:.0f} min (teacher)"
+        if release.pretraining_time_s is not None:
+            training += f" + {release.pretraining_time_s / 60:.0f} min (pre-training)"
         lines.append(
             f"| `{release.directory.as_posix()}` | {release.display_name} | {release.top1:.4f} | {tta} | "
             f"{release.parameters / 1e6:.2f} M | {training} | {release.machine} | "

@@ -24,7 +24,7 @@ from huggingface_hub import ModelCard
 from safetensors import safe_open
 
 from ..training.recipes import RECIPES
-from ..training.records import training_mode
+from ..training.records import PRETRAINING_RESULTS_FILE, training_mode
 from .plotting import figure_grid, save_figure
 from .study_outputs import mean_and_spread
 
@@ -53,8 +53,8 @@ class ZooRun:
     """One finished run: its recipe, seed, final top-1/top-5 on the evaluation split (and top-1 with test-time
     augmentation, where the run measured it), training time, hardware and
     execution mode (precision, compilation), number of parameters, its per-epoch `(wall_time_s, accuracy)` curve
-    on the evaluation slice, and the arguments it was given beyond its recipe, dataset and seed (`extra_arguments`
-    of its recorded command)."""
+    on the evaluation slice, the arguments it was given beyond its recipe, dataset and seed (`extra_arguments`
+    of its recorded command), and the objective of the local pre-training run it was fine-tuned from, if any."""
 
     directory: Path
     recipe: str
@@ -71,6 +71,7 @@ class ZooRun:
     arguments: tuple[str, ...] = ()
     top1_tta: float | None = None
     epochs: float | None = None
+    start_objective: str | None = None
 
     @property
     def recipe_cell(self) -> str:
@@ -111,7 +112,17 @@ def read_run(directory: Path) -> ZooRun | None:
         parameters=count_parameters(directory / "model.safetensors"),
         curve=curve,
         top1_tta=metrics.get("eval_tta_accuracy"),
+        start_objective=start_objective(summary["recipe"].get("model_name_or_path")),
     )
+
+
+def start_objective(start: str | None) -> str | None:
+    """The objective of the pre-training run a run was fine-tuned from (`--model_name_or_path`), if that is a local
+    `inductive-zoo pretrain` output that is still there; else `None`. Only the objective is read, so that a record
+    written before `PretrainingRecord` had its later fields still names it."""
+    if start is None or not (record := Path(start) / PRETRAINING_RESULTS_FILE).is_file():
+        return None
+    return json.loads(record.read_text()).get("objective")
 
 
 def read_runs(*runs_dirs: Path) -> list[ZooRun]:
@@ -160,7 +171,7 @@ def zoo_table(runs: list[ZooRun], zoo_dir: Path | None = None) -> str:
         time_text = f"{statistics.mean(times) / 60:.0f} min" if times else "not recorded"
         top5 = [run.top5 for run in group if run.top5 is not None]
         tta = [run.top1_tta for run in group if run.top1_tta is not None]
-        released = zoo_dir / released_name(name) if zoo_dir is not None else None
+        released = zoo_dir / released_name(name, group[0].start_objective) if zoo_dir is not None else None
         checkpoint = checkpoint_cell(released, group, runs) if released is not None and released.is_dir() else "-"
         lines.append(
             f"| {group[0].recipe_cell} | {variant} | {group[0].parameters / 1e6:.2f} M | {epochs} | "
@@ -222,17 +233,22 @@ def time_to_accuracy_table(runs: list[ZooRun], levels: tuple[float, ...] = TIME_
     return "\n".join(lines) + "\n"
 
 
-def released_name(recipe: str) -> str:
+def released_name(recipe: str, start_objective: str | None = None) -> str:
     """The folder of a recipe's released checkpoint under `zoo/`: `cifar10-10pct-prs-vit` -> `prs-vit-cifar10-10pct`;
     a `-fast` recipe's checkpoint replaces its variant's (`cifar10-10pct-fast-prs-vit` -> `prs-vit-cifar10-10pct`); a
     distilled or semi-supervised one sits beside it (`cifar10-10pct-distilled-prs-vit` ->
-    `prs-vit-distilled-cifar10-10pct`)."""
+    `prs-vit-distilled-cifar10-10pct`), and so does a run fine-tuned from a local pre-training run by
+    `start_objective` (`cifar10-10pct-fast-iso-transformer` from `mim` -> `iso-transformer-from-mim-cifar10-10pct`;
+    a recipe that names its start, `cifar10-10pct-iso-convnet-from-mim`, keeps its name)."""
     for family in ("distilled", "semi-supervised"):
         if recipe.startswith(f"cifar10-10pct-{family}-"):
             return f"{recipe.removeprefix(f'cifar10-10pct-{family}-')}-{family}-cifar10-10pct"
     for family in ("cifar10-10pct-fast", "cifar10-10pct", "cifar10-full"):
         if recipe.startswith(family + "-"):
-            return f"{recipe[len(family) + 1 :]}-{family.replace('-full', '').replace('-fast', '')}"
+            variant = recipe[len(family) + 1 :]
+            if start_objective is not None and "-from-" not in variant:
+                variant = f"{variant}-from-{start_objective}"
+            return f"{variant}-{family.replace('-full', '').replace('-fast', '')}"
     return recipe
 
 
